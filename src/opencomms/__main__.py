@@ -1,0 +1,3 @@
+from opencomms.cli.app import main
+
+main()

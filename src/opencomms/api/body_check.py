@@ -1,0 +1,112 @@
+"""Turns JSON Schema violations into the spec's error entries, with a path for each.
+
+A bare `oneOf` failure says nothing useful ("not valid under any of the schemas"), so it is
+explained: the branch the caller most plausibly meant (by the properties they sent) is
+validated on its own and its violations are reported instead.
+"""
+
+from typing import Any
+
+from opencomms.api import spec
+from opencomms.domain import errors
+from opencomms.domain.errors import Problem
+
+_MAX_MESSAGE = 300
+_validators: dict[int, Any] = {}
+
+
+def json_path(prefix: str, parts: list[str | int]) -> str:
+    path = prefix
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def check(validator: Any, instance: Any, prefix: str = "$") -> list[Problem]:
+    problems: list[Problem] = []
+    for error in validator.iter_errors(instance):
+        problems.extend(_translate(error, instance, prefix))
+    return problems
+
+
+def _translate(error: Any, root_instance: Any, prefix: str) -> list[Problem]:
+    kind = type(error.kind).__name__
+    path = list(error.instance_path)
+    where = json_path(prefix, path)
+    if kind == "AdditionalProperties":
+        return [
+            Problem(errors.UNKNOWN_PARAMETER, f"Unknown parameter '{name}'", f"{where}.{name}")
+            for name in error.kind.unexpected
+        ]
+    if kind == "Required":
+        name = error.kind.property
+        return [Problem(errors.INVALID_PARAMETER, f"'{name}' is required", f"{where}.{name}")]
+    if kind in ("OneOfNotValid", "OneOfMultipleValid"):
+        branches = _navigate(error.schema_path)
+        return explain_one_of(branches, _at(root_instance, path), where)
+    return [Problem(errors.INVALID_PARAMETER, _short(error.message), where)]
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[: _MAX_MESSAGE - 3] + "..."
+
+
+def _at(instance: Any, path: list[str | int]) -> Any:
+    for part in path:
+        instance = instance[part]
+    return instance
+
+
+def _resolve(schema: Any) -> Any:
+    while isinstance(schema, dict) and "$ref" in schema:
+        schema = spec.components()["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _navigate(schema_path: list[str | int]) -> list[Any]:
+    """The `oneOf` list an error's schema path ends at, following `$ref`s."""
+    node: Any = spec.send_messages_schema()
+    for part in schema_path:
+        node = _resolve(node) if part != "$ref" else node
+        if part == "$ref":
+            continue
+        node = node[part]
+    return [_resolve(branch) for branch in node]
+
+
+def _branch_score(branch: dict[str, Any], keys: set[str]) -> tuple[int, int, int]:
+    required = set(branch.get("required", []))
+    properties = set(branch.get("properties", {}))
+    return (int(required <= keys), len(keys & properties), -len(required - keys))
+
+
+def explain_one_of(branches: list[Any], instance: Any, where: str) -> list[Problem]:
+    forms = " | ".join(
+        "{" + ", ".join(b.get("required", sorted(b.get("properties", {})))) + "}" for b in branches
+    )
+    if not isinstance(instance, dict):
+        return [Problem(errors.INVALID_PARAMETER, f"must be an object, one of: {forms}", where)]
+    keys = set(instance)
+    best = max(branches, key=lambda b: _branch_score(b, keys))
+    if not keys & set(best.get("properties", {})):
+        return [Problem(errors.INVALID_PARAMETER, f"must be one of: {forms}", where)]
+    validator = _validators.get(id(best))
+    if validator is None:
+        validator = _validators.setdefault(id(best), spec.validator_for(best))
+    problems = [p for e in validator.iter_errors(instance) for p in _translate_in(e, instance, where, best)]
+    return problems or [
+        Problem(errors.INVALID_PARAMETER, f"matches more than one form; use one of: {forms}", where)
+    ]
+
+
+def _translate_in(error: Any, instance: Any, where: str, branch: dict[str, Any]) -> list[Problem]:
+    kind = type(error.kind).__name__
+    if kind in ("OneOfNotValid", "OneOfMultipleValid"):
+        node: Any = branch
+        for part in error.schema_path:
+            if part == "$ref":
+                continue
+            node = _resolve(node)[part]
+        path = list(error.instance_path)
+        return explain_one_of([_resolve(b) for b in node], _at(instance, path), json_path(where, path))
+    return _translate(error, instance, where)

@@ -1,0 +1,180 @@
+"""The wire format: request JSON to domain commands, domain rows to camelCase responses."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from opencomms.domain.routing import Address, SenderSpec
+from opencomms.domain.send import Recipient, SendCommand
+
+_ENUM_UPPER = "channel"
+
+
+def normalize_enums(body: dict[str, Any]) -> None:
+    """Upper-cases channel enums in place: Twilio's guides write them in lower case (decision 4)."""
+    for recipient in body.get("to") or []:
+        if isinstance(recipient, dict):
+            _upper(recipient, "channel")
+            for address in recipient.get("addresses") or []:
+                if isinstance(address, dict):
+                    _upper(address, "channel")
+    sender = body.get("from")
+    if isinstance(sender, dict):
+        _upper(sender, "channel")
+        control = sender.get("channels")
+        if isinstance(control, dict):
+            filter_in = control.get("filterIn")
+            if isinstance(filter_in, list):
+                control["filterIn"] = [c.upper() if isinstance(c, str) else c for c in filter_in]
+            for item in control.get("priority") or []:
+                if isinstance(item, dict):
+                    _upper(item, "channel")
+
+
+def _upper(item: dict[str, Any], key: str) -> None:
+    value = item.get(key)
+    if isinstance(value, str):
+        item[key] = value.upper()
+
+
+def _recipient(item: dict[str, Any]) -> Recipient:
+    variables = item.get("variables") or {}
+    if "addresses" in item:
+        addresses = [Address(a["address"], a["channel"]) for a in item["addresses"]]
+        return Recipient(addresses, variables=variables, connected=True)
+    if "address" in item:
+        return Recipient([Address(item["address"], item["channel"])], variables=variables)
+    return Recipient([], item["profileId"], item["memoryStoreId"], variables)
+
+
+def _sender(item: dict[str, Any] | None) -> SenderSpec | None:
+    if item is None:
+        return None
+    control = item.get("channels") or {}
+    return SenderSpec(
+        address=item.get("address"),
+        channel=item.get("channel"),
+        sender_id=item.get("senderId"),
+        sender_pool_id=item.get("senderPoolId"),
+        filter_in=tuple(control.get("filterIn") or ()),
+        priority={p["channel"]: p["priority"] for p in control.get("priority") or []},
+    )
+
+
+def send_command(body: dict[str, Any]) -> SendCommand:
+    """A schema-valid SendMessages body as a domain command."""
+    schedule = body.get("schedule")
+    return SendCommand(
+        recipients=[_recipient(item) for item in body["to"]],
+        content=body["content"],
+        sender=_sender(body.get("from")),
+        tags=body.get("tags") or {},
+        send_at=schedule.get("sendAt") if schedule else None,
+    )
+
+
+def recipient_json(item: dict[str, Any]) -> dict[str, Any]:
+    """What a message stores of its recipient: the `to` entry without its variables."""
+    return {k: v for k, v in item.items() if k != "variables"}
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Accepted(Wire):
+    operation_id: str
+    operation_location: str
+
+
+class ErrorEntry(Wire):
+    code: int
+    message: str
+    info_url: str
+    context: str | None
+
+
+class ErrorBody(Wire):
+    errors: list[ErrorEntry]
+
+
+class Related(Wire):
+    name: Literal["OPERATION", "SESSION", "MESSAGE"]
+    id: str
+    uri: str
+
+
+class Pagination(Wire):
+    next: str | None
+    self_: str = Field(alias="self")
+
+
+class TwilioErrorNullable(Wire):
+    code: int
+    message: str
+    info_url: str
+
+
+class Attempt(Wire):
+    from_: dict[str, Any] = Field(alias="from")
+    to: list[dict[str, Any]]
+    status: str
+    attempted_at: str
+    info_url: str
+    error: TwilioErrorNullable | None
+
+
+class MessageMetadata(Wire):
+    id: str
+    from_: dict[str, Any] = Field(alias="from")
+    to: list[dict[str, Any]]
+    status: str
+    related: list[Related]
+    tags: dict[str, str]
+    scheduled_for: str | None
+    created_at: str
+    updated_at: str
+    deleted_at: str | None
+
+
+class Message(MessageMetadata):
+    content: dict[str, Any]
+    attempts: list[Attempt]
+
+
+class MessageList(Wire):
+    messages: list[MessageMetadata]
+    pagination: Pagination
+
+
+class OperationStats(Wire):
+    total: int
+    recipients: int
+    attempts: int
+    unaddressable: int
+    queued: int
+    sent: int
+    scheduled: int
+    delivered: int
+    read: int
+    undelivered: int
+    failed: int
+    canceled: int
+
+
+class Operation(Wire):
+    id: str
+    status: str
+    stats: OperationStats
+    created_at: str
+    updated_at: str
+
+
+class OperationList(Wire):
+    operations: list[Operation]
+    pagination: Pagination
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json")

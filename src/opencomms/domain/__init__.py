@@ -1,0 +1,1 @@
+"""Business rules: commands, statuses, routing and stats. No I/O here."""

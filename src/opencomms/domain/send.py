@@ -1,0 +1,258 @@
+"""Sending messages: the command a POST /Messages carries, and every check it must pass.
+
+`prepare` reports every problem it finds (decision 2), each with the JSON path of the field.
+It runs on up to 10,000 recipients inside the request, so the per-recipient loop stays cheap:
+templates are parsed once, phone checks are cached, and missing variables are found with one
+trial render per distinct set of variable names rather than one per recipient.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from opencomms.clock import to_ms
+from opencomms.domain import errors, phone, schedule
+from opencomms.domain.routing import Address, Route, SenderSpec, plan_routes
+from opencomms.templating import CompiledTemplate, TemplateError, compile_template
+
+MAX_TEXT = 1600
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+MAX_PROBLEMS = 1000
+_TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
+_PHONE_CHANNELS = frozenset({"PHONE", "WHATSAPP"})
+
+
+@dataclass(slots=True)
+class Recipient:
+    addresses: list[Address]
+    profile_id: str | None = None
+    memory_store_id: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    connected: bool = False  # given as `addresses`, not `address` + `channel`
+
+
+@dataclass
+class SendCommand:
+    recipients: list[Recipient]
+    content: dict[str, Any]
+    sender: SenderSpec | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    send_at: list[str] | None = None
+
+
+@dataclass(slots=True)
+class PreparedMessage:
+    recipient: Recipient
+    tags: dict[str, str]
+    send_at_ms: int | None
+    first_route: Route | None  # None: no sender/channel pairing reaches this recipient
+
+    @property
+    def unaddressable(self) -> bool:
+        return self.first_route is None
+
+
+@dataclass
+class PreparedSend:
+    messages: list[PreparedMessage]
+    send_at_ms: int | None
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[errors.Problem] = []
+
+    def add(self, code: int, message: str, context: str | None) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(errors.Problem(code, message, context))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise errors.ValidationFailed(self.items)
+
+
+def string_leaves(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value with its path: the text fields Liquid may personalize."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from string_leaves(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from string_leaves(item, f"{path}[{index}]")
+
+
+def _compile_all(
+    leaves: list[tuple[str, str]], problems: _Problems
+) -> list[tuple[str, CompiledTemplate]]:
+    compiled = []
+    for path, source in leaves:
+        try:
+            compiled.append((path, compile_template(source)))
+        except TemplateError as error:
+            problems.add(errors.INVALID_PARAMETER, f"Invalid Liquid template: {error}", path)
+    return compiled
+
+
+def _check_static_content(content: dict[str, Any], problems: _Problems) -> None:
+    for path, text in string_leaves(content, "$.content"):
+        is_text = path.endswith(".text") and "suggestions" not in path
+        if is_text and "{" not in text and len(text) > MAX_TEXT:
+            problems.add(
+                errors.BODY_TOO_LONG,
+                f"The text exceeds the {MAX_TEXT} character limit ({len(text)} characters)",
+                path,
+            )
+        if path.endswith((".url", ".fileUrl")) and "{" not in text and not _is_http_url(text):
+            problems.add(errors.INVALID_MEDIA_URL, f"'{text}' is not an http(s) URL", path)
+
+
+def _is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _check_addresses(recipients: list[Recipient], problems: _Problems) -> None:
+    for index, recipient in enumerate(recipients):
+        connected = recipient.connected
+        for number, address in enumerate(recipient.addresses):
+            if address.channel in _PHONE_CHANNELS and not phone.is_possible(address.address):
+                where = f"$.to[{index}].addresses[{number}]" if connected else f"$.to[{index}]"
+                problems.add(
+                    errors.NOT_A_MOBILE_NUMBER,
+                    f"'{address.address}' is not a valid E.164 phone number",
+                    f"{where}.address",
+                )
+
+
+def _tag_problem(key: str, value: str) -> str | None:
+    if not key or len(key) > MAX_TAG_KEY or not set(key) <= _TAG_CHARS:
+        return f"tag key '{key}' must be 1-{MAX_TAG_KEY} characters of [a-zA-Z0-9._~-]"
+    if not value or len(value) > MAX_TAG_VALUE or not set(value) <= _TAG_CHARS:
+        return f"tag '{key}' value must be 1-{MAX_TAG_VALUE} characters of [a-zA-Z0-9._~-]"
+    return None
+
+
+class _Personalizer:
+    """Renders the templates of one request for its recipients, cheaply."""
+
+    def __init__(self, command: SendCommand, problems: _Problems) -> None:
+        leaves = list(string_leaves(command.content, "$.content"))
+        self.content = [t for _, t in _compile_all(leaves, problems) if not t.is_static]
+        tag_leaves = [(f"$.tags.{k}", k) for k in command.tags]
+        tag_leaves += [(f"$.tags.{k}", v) for k, v in command.tags.items()]
+        tag_templates = _compile_all(tag_leaves, problems)
+        self.tags_static = all(t.is_static for _, t in tag_templates)
+        self.tag_pairs = [
+            (compile_template(k), compile_template(v))
+            for k, v in command.tags.items()
+            if len(tag_templates) == 2 * len(command.tags)
+        ]
+        self.checked_keysets: dict[frozenset[str], str | None] = {}
+
+    def missing_variable(self, variables: dict[str, str]) -> str | None:
+        """The variable a recipient lacks, found once per distinct set of names."""
+        keyset = frozenset(variables)
+        if keyset not in self.checked_keysets:
+            self.checked_keysets[keyset] = self._trial_render(variables)
+        return self.checked_keysets[keyset]
+
+    def _trial_render(self, variables: dict[str, str]) -> str | None:
+        templates = self.content + [t for pair in self.tag_pairs for t in pair]
+        for template in templates:
+            try:
+                template.render(variables)
+            except TemplateError as error:
+                return error.variable or str(error)
+        return None
+
+    def tags(self, variables: dict[str, str]) -> dict[str, str]:
+        return {k.render(variables): v.render(variables) for k, v in self.tag_pairs}
+
+
+def _check_recipients(
+    command: SendCommand, personalizer: _Personalizer, problems: _Problems
+) -> list[dict[str, str]]:
+    """Per-recipient checks; returns each recipient's rendered tags."""
+    static_tags = dict(command.tags)
+    if personalizer.tags_static:
+        for key, value in static_tags.items():
+            if (why := _tag_problem(key, value)) is not None:
+                problems.add(errors.INVALID_PARAMETER, why, f"$.tags.{key}")
+    rendered: list[dict[str, str]] = []
+    for index, recipient in enumerate(command.recipients):
+        missing = personalizer.missing_variable(recipient.variables)
+        if missing is not None:
+            problems.add(
+                errors.INVALID_PARAMETER,
+                f"Recipient {index} has no value for the template variable '{missing}'"
+                " (give it in `variables` or use a `default` filter)",
+                f"$.to[{index}].variables.{missing}",
+            )
+            rendered.append(static_tags)
+            continue
+        if personalizer.tags_static:
+            rendered.append(static_tags)
+            continue
+        tags = personalizer.tags(recipient.variables)
+        for key, value in tags.items():
+            if (why := _tag_problem(key, value)) is not None:
+                problems.add(errors.INVALID_PARAMETER, f"Recipient {index}: {why}", "$.tags")
+        rendered.append(tags)
+    return rendered
+
+
+def _first_phone(recipient: Recipient) -> str | None:
+    for address in recipient.addresses:
+        if address.channel in _PHONE_CHANNELS:
+            return address.address
+    return None
+
+
+def _schedule(
+    command: SendCommand, now: datetime, problems: _Problems
+) -> tuple[int | None, list[int | None]]:
+    """The operation's send time and each recipient's (local times differ by number)."""
+    count = len(command.recipients)
+    if not command.send_at:
+        if command.send_at is not None:
+            problems.add(errors.INVALID_SCHEDULE, "sendAt needs at least one time", "$.schedule")
+        return None, [None] * count
+    try:
+        moment = schedule.parse_send_at(command.send_at[0])
+    except schedule.ScheduleError as error:
+        problems.add(errors.INVALID_SCHEDULE, str(error), "$.schedule.sendAt[0]")
+        return None, [None] * count
+    instants = [schedule.resolve(moment, _first_phone(r)) for r in command.recipients]
+    for instant in {min(instants), max(instants)}:
+        if (why := schedule.check_window(instant, now)) is not None:
+            problems.add(errors.INVALID_SCHEDULE, why, "$.schedule.sendAt[0]")
+            break
+    per_recipient: list[int | None] = [max(to_ms(i), to_ms(now)) for i in instants]
+    return min(t for t in per_recipient if t is not None), per_recipient
+
+
+def prepare(command: SendCommand, now: datetime | None = None) -> PreparedSend:
+    """Checks a send and works out each message; raises ValidationFailed with every problem."""
+    now = now or datetime.now(UTC)
+    problems = _Problems()
+    _check_static_content(command.content, problems)
+    personalizer = _Personalizer(command, problems)
+    _check_addresses(command.recipients, problems)
+    send_at, per_recipient = _schedule(command, now, problems)
+    tags = _check_recipients(command, personalizer, problems)
+    problems.raise_if_any()
+    messages = [
+        PreparedMessage(
+            recipient=recipient,
+            tags=tags[index],
+            send_at_ms=per_recipient[index],
+            first_route=next(iter(plan_routes(command.sender, recipient.addresses)), None),
+        )
+        for index, recipient in enumerate(command.recipients)
+    ]
+    return PreparedSend(messages=messages, send_at_ms=send_at)

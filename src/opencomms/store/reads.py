@@ -1,0 +1,204 @@
+"""Reading messages, attempts and operations; every query is scoped to one account."""
+
+from typing import Any
+
+from sqlalchemy import Row, and_, func, literal, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from opencomms.domain.records import (
+    AttemptRecord,
+    MessageFilter,
+    MessageRecord,
+    OperationFilter,
+    OperationRecord,
+    OperationStats,
+)
+from opencomms.store.codec import dumps, loads
+from opencomms.store.tables import attempts, messages, operations
+
+
+def message_record(row: Row[Any]) -> MessageRecord:
+    m = row._mapping
+    return MessageRecord(
+        id=m["id"],
+        operation_id=m["operation_id"],
+        status=m["status"],
+        recipient=loads(m["recipient"]),
+        variables=loads(m["variables"]) or {},
+        tags=loads(m["tags"]),
+        send_at=m["send_at"],
+        unaddressable=bool(m["unaddressable"]),
+        channel=m["channel"],
+        sender=loads(m["sender"]),
+        content=loads(m["content"]),
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        deleted_at=m["deleted_at"],
+    )
+
+
+def _tag_clause(dialect: str, index: int, key: str, value: str) -> ColumnElement[bool]:
+    if dialect == "postgresql":
+        name = f"tag_{index}"
+        clause = text(f"CAST(messages.tags AS jsonb) @> CAST(:{name} AS jsonb)")
+        return clause.bindparams(**{name: dumps({key: value})})  # type: ignore[return-value]
+    return func.json_extract(messages.c.tags, literal(f'$."{key}"')) == value
+
+
+def _message_where(account_sid: str, f: MessageFilter, dialect: str) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [
+        messages.c.account_sid == account_sid,
+        messages.c.deleted_at.is_(None),
+    ]
+    if f.operation_id:
+        where.append(messages.c.operation_id == f.operation_id)
+    if f.session_id:
+        where.append(literal(False))  # sessions (inbound conversations) do not exist yet
+    if f.start is not None:
+        where.append(messages.c.created_at >= f.start)
+    if f.end is not None:
+        where.append(messages.c.created_at <= f.end)
+    if f.profile_id:
+        where.append(messages.c.profile_id == f.profile_id)
+    if f.channel:
+        where.append(messages.c.channel == f.channel)
+    if f.status:
+        where.append(messages.c.status == f.status)
+    for index, (key, value) in enumerate(f.tags.items()):
+        where.append(_tag_clause(dialect, index, key, value))
+    return where
+
+
+async def list_messages(
+    conn: AsyncConnection,
+    account_sid: str,
+    f: MessageFilter,
+    *,
+    before_id: str | None,
+    limit: int,
+) -> list[MessageRecord]:
+    """Newest first; `before_id` is the keyset position (ids sort by creation time)."""
+    where = _message_where(account_sid, f, conn.dialect.name)
+    if before_id is not None:
+        where.append(messages.c.id < before_id)
+    query = select(messages).where(and_(*where)).order_by(messages.c.id.desc()).limit(limit)
+    return [message_record(row) for row in await conn.execute(query)]
+
+
+async def get_message(conn: AsyncConnection, account_sid: str, message_id: str) -> MessageRecord | None:
+    query = select(messages).where(
+        messages.c.id == message_id,
+        messages.c.account_sid == account_sid,
+        messages.c.deleted_at.is_(None),
+    )
+    row = (await conn.execute(query)).first()
+    return message_record(row) if row else None
+
+
+async def list_attempts(conn: AsyncConnection, message_id: str) -> list[AttemptRecord]:
+    query = select(attempts).where(attempts.c.message_id == message_id).order_by(attempts.c.number)
+    return [
+        AttemptRecord(
+            number=r.number,
+            channel=r.channel,
+            sender=loads(r.sender),
+            recipient=loads(r.recipient),
+            status=r.status,
+            attempted_at=r.attempted_at,
+            error_code=r.error_code,
+            error_message=r.error_message,
+            external_id=r.external_id,
+        )
+        for r in await conn.execute(query)
+    ]
+
+
+def operation_record(row: Row[Any]) -> OperationRecord:
+    m = row._mapping
+    return OperationRecord(
+        id=m["id"],
+        status=m["status"],
+        content=loads(m["content"]),
+        sender=loads(m["sender"]),
+        send_at=m["send_at"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+async def get_operation(
+    conn: AsyncConnection, account_sid: str, operation_id: str
+) -> OperationRecord | None:
+    query = select(operations).where(
+        operations.c.id == operation_id, operations.c.account_sid == account_sid
+    )
+    row = (await conn.execute(query)).first()
+    return operation_record(row) if row else None
+
+
+async def list_operations(
+    conn: AsyncConnection,
+    account_sid: str,
+    f: OperationFilter,
+    *,
+    before_id: str | None,
+    limit: int,
+) -> list[OperationRecord]:
+    where = [operations.c.account_sid == account_sid]
+    if f.start is not None:
+        where.append(operations.c.created_at >= f.start)
+    if f.end is not None:
+        where.append(operations.c.created_at <= f.end)
+    if f.status:
+        where.append(operations.c.status == f.status)
+    if before_id is not None:
+        where.append(operations.c.id < before_id)
+    query = select(operations).where(and_(*where)).order_by(operations.c.id.desc()).limit(limit)
+    return [operation_record(row) for row in await conn.execute(query)]
+
+
+async def operation_stats(conn: AsyncConnection, operation_ids: list[str]) -> dict[str, OperationStats]:
+    """Stats for several operations with two aggregate queries."""
+    if not operation_ids:
+        return {}
+    counts = select(
+        messages.c.operation_id, messages.c.status, messages.c.unaddressable, func.count()
+    ).where(messages.c.operation_id.in_(operation_ids)).group_by(
+        messages.c.operation_id, messages.c.status, messages.c.unaddressable
+    )
+    tries = select(attempts.c.operation_id, func.count()).where(
+        attempts.c.operation_id.in_(operation_ids)
+    ).group_by(attempts.c.operation_id)
+    by_op: dict[str, dict[str, int]] = {op: {} for op in operation_ids}
+    unaddressable = dict.fromkeys(operation_ids, 0)
+    for op, status, is_unaddressable, count in await conn.execute(counts):
+        if is_unaddressable:
+            unaddressable[op] += count
+        else:
+            by_op[op][status] = by_op[op].get(status, 0) + count
+    attempt_counts = {op: count for op, count in await conn.execute(tries)}
+    result = {}
+    for op in operation_ids:
+        total = sum(by_op[op].values()) + unaddressable[op]
+        result[op] = OperationStats(
+            total=total,
+            recipients=total,
+            attempts=attempt_counts.get(op, 0),
+            unaddressable=unaddressable[op],
+            by_status=by_op[op],
+        )
+    return result
+
+
+async def find_by_external_id(
+    conn: AsyncConnection, account_sid: str, identifier: str
+) -> str | None:
+    query = (
+        select(attempts.c.message_id)
+        .where(attempts.c.external_id == identifier, attempts.c.account_sid == account_sid)
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar_one_or_none()

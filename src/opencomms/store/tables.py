@@ -1,0 +1,116 @@
+"""The schema, one definition for SQLite and PostgreSQL.
+
+Times are epoch milliseconds (BIGINT): they compare the same way on both dialects and need no
+time-zone handling in SQL. JSON payloads are TEXT written with orjson, so both dialects store
+them byte for byte alike.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("auth_token_enc", Text, nullable=False),
+    Column("friendly_name", String(256), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), ForeignKey("accounts.sid"), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("friendly_name", String(256), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    # SCHEDULED | PROCESSING | COMPLETED | CANCELED, kept equal to the aggregate of its messages
+    # by the same transactions that change them.
+    Column("status", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("sender", Text, nullable=True),
+    Column("send_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_operations_account_id", "account_sid", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("operation_id", String(64), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    # The recipient as given (`to` item without its variables) and its variables.
+    Column("recipient", Text, nullable=False),
+    Column("variables", Text, nullable=True),
+    Column("profile_id", String(64), nullable=True),
+    Column("tags", Text, nullable=False),
+    Column("send_at", BigInteger, nullable=True),
+    Column("unaddressable", Boolean, nullable=False, default=False),
+    # Set by dispatch: the channel and sender used, the rendered content, the final error.
+    Column("channel", String(16), nullable=True),
+    Column("sender", Text, nullable=True),
+    Column("content", Text, nullable=True),
+    Column("error_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    # The queue: due time, attempt count and the lease. `lease_token` is the fencing token:
+    # it grows on every claim and every write of a claimed message must present it.
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("attempt_count", Integer, nullable=False, default=0),
+    Column("lease_token", BigInteger, nullable=False, default=0),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index("ix_messages_account_id", "account_sid", "id"),
+    Index("ix_messages_operation_status", "operation_id", "status"),
+    Index("ix_messages_queue", "status", "next_attempt_at"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False),
+    Column("operation_id", String(64), nullable=False),
+    Column("account_sid", String(34), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("sender", Text, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempted_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    # The channel's own id for this hand-off (SMSC message id, provider SID...), for Seek and
+    # for matching delivery receipts.
+    Column("external_id", String(128), nullable=True),
+    Index("ix_attempts_message", "message_id", "number"),
+    Index("ix_attempts_operation", "operation_id"),
+    Index("ix_attempts_external", "external_id"),
+)

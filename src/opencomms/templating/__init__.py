@@ -1,0 +1,9 @@
+"""Liquid personalization: a strict, resource-limited environment."""
+
+from opencomms.templating.liquid import (
+    CompiledTemplate,
+    TemplateError,
+    compile_template,
+)
+
+__all__ = ["CompiledTemplate", "TemplateError", "compile_template"]

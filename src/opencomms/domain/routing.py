@@ -80,6 +80,12 @@ def _sender_for(spec: SenderSpec | None, channel: str) -> Sender:
     return Sender(address, channel, sender_id, pool)
 
 
+def display_sender(spec: SenderSpec | None) -> Sender:
+    """The `from` to show for a message no route reaches: what the request asked for."""
+    channel = spec.channel if spec is not None and spec.channel else SMS
+    return _sender_for(spec, channel)
+
+
 def _channels(spec: SenderSpec | None, to: Address) -> list[str]:
     if spec is not None and spec.channel:
         return [spec.channel]

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 from opencomms.clock import to_ms
 from opencomms.domain import errors, phone, schedule
-from opencomms.domain.routing import Address, Route, SenderSpec, plan_routes
+from opencomms.domain.routing import (
+    Address,
+    Route,
+    Sender,
+    SenderSpec,
+    display_sender,
+    plan_routes,
+)
 from opencomms.templating import CompiledTemplate, TemplateError, compile_template
 
 MAX_TEXT = 1600
@@ -49,6 +56,7 @@ class PreparedMessage:
     tags: dict[str, str]
     send_at_ms: int | None
     first_route: Route | None  # None: no sender/channel pairing reaches this recipient
+    sender: Sender  # the first route's sender, or what the request asked for
 
     @property
     def unaddressable(self) -> bool:
@@ -246,13 +254,33 @@ def prepare(command: SendCommand, now: datetime | None = None) -> PreparedSend:
     send_at, per_recipient = _schedule(command, now, problems)
     tags = _check_recipients(command, personalizer, problems)
     problems.raise_if_any()
-    messages = [
-        PreparedMessage(
-            recipient=recipient,
-            tags=tags[index],
-            send_at_ms=per_recipient[index],
-            first_route=next(iter(plan_routes(command.sender, recipient.addresses)), None),
+    fallback_sender = display_sender(command.sender)
+    messages = []
+    for index, recipient in enumerate(command.recipients):
+        route = next(iter(plan_routes(command.sender, recipient.addresses)), None)
+        messages.append(
+            PreparedMessage(
+                recipient=recipient,
+                tags=tags[index],
+                send_at_ms=per_recipient[index],
+                first_route=route,
+                sender=route.sender if route else fallback_sender,
+            )
         )
-        for index, recipient in enumerate(command.recipients)
-    ]
     return PreparedSend(messages=messages, send_at_ms=send_at)
+
+
+def render_content(content: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
+    """The content with every text field rendered for one recipient."""
+    rendered: Any = _render_value(content, variables)
+    return dict(rendered)
+
+
+def _render_value(value: Any, variables: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return compile_template(value).render(variables)
+    if isinstance(value, dict):
+        return {key: _render_value(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_value(item, variables) for item in value]
+    return value

@@ -50,8 +50,8 @@ def message_rows(
                 "tags": dumps(message.tags),
                 "send_at": message.send_at_ms,
                 "unaddressable": route is None,
-                "channel": route.sender.channel if route else None,
-                "sender": dumps(route.sender.as_json()) if route else None,
+                "channel": message.sender.channel,
+                "sender": dumps(message.sender.as_json()),
                 "content": None,
                 "error_code": errors.NO_ROUTE if route is None else None,
                 "error_message": "No sender and channel can reach this recipient"

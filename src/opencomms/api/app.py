@@ -1,0 +1,34 @@
+"""The application factory."""
+
+from fastapi import FastAPI
+
+from opencomms import __version__
+from opencomms.api import errors, health, messages, operations
+from opencomms.api.deps import AppState
+from opencomms.api.limits import BodyGuard
+from opencomms.config import Settings
+from opencomms.store.accounts import SecretBox
+from opencomms.store.db import Database
+
+API_PREFIXES = ("/v1", "/preview")  # decision 5: /preview serves the same handlers
+
+
+def create_app(db: Database, settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="OpenComms",
+        version=__version__,
+        description="Twilio's Communications API v1, self-hosted.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.opencomms = AppState(
+        db=db, box=SecretBox(settings.secret_key), public_url=settings.public_url
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    for prefix in API_PREFIXES:
+        # Operations first: "/Messages/Operations" must not be taken for a message id.
+        app.include_router(operations.router, prefix=prefix)
+        app.include_router(messages.router, prefix=prefix)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,89 @@
+"""Every failure becomes an answer in the spec's error shape; nothing leaks as a bare 500."""
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from opencomms.api.limits import BodyTooLarge
+from opencomms.api.responses import error_response, one_error
+from opencomms.domain import errors
+from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+
+log = logging.getLogger("opencomms.api")
+
+_HTTP_CODES = {
+    401: errors.AUTHENTICATION_FAILED,
+    404: errors.NOT_FOUND,
+    405: errors.METHOD_NOT_ALLOWED,
+    409: errors.CONFLICT,
+    413: errors.PAYLOAD_TOO_LARGE,
+    415: errors.UNSUPPORTED_MEDIA_TYPE,
+}
+
+
+class Unauthorized(Exception):
+    """No credentials, or credentials that match no account or key."""
+
+
+def _context(location: tuple[object, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("query", "path", "body")]
+    return "$." + ".".join(parts) if parts else "$"
+
+
+async def _validation_failed(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ValidationFailed)
+    return error_response(400, exc.problems)
+
+
+async def _request_invalid(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        Problem(errors.INVALID_PARAMETER, str(e.get("msg", "invalid value")), _context(e["loc"]))
+        for e in exc.errors()
+    ]
+    return error_response(400, problems)
+
+
+async def _not_found(_request: Request, exc: Exception) -> Response:
+    return one_error(404, errors.NOT_FOUND, str(exc))
+
+
+async def _unauthorized(_request: Request, _exc: Exception) -> Response:
+    response = one_error(
+        401, errors.AUTHENTICATION_FAILED, "Authenticate with an Account SID and auth token, "
+        "or an API key and secret, using HTTP Basic"
+    )
+    response.headers["WWW-Authenticate"] = 'Basic realm="OpenComms"'
+    return response
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, 20000 + exc.status_code)
+    response = one_error(exc.status_code, code, str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _too_large(_request: Request, _exc: Exception) -> Response:
+    return one_error(413, errors.PAYLOAD_TOO_LARGE, "The body is too large")
+
+
+async def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return one_error(500, errors.INTERNAL_ERROR, "Internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ValidationFailed, _validation_failed)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(Exception, _unexpected)

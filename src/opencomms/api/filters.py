@@ -1,0 +1,125 @@
+"""Query parameters of the list endpoints, parsed with errors that name the parameter."""
+
+import re
+from datetime import datetime
+
+from opencomms.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from opencomms.clock import to_ms
+from opencomms.domain import errors
+from opencomms.domain.errors import Problem, ValidationFailed
+from opencomms.domain.records import MessageFilter, OperationFilter
+from opencomms.domain.status import MessageStatus, OperationStatus
+
+_TAGS = re.compile(r"^(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}$")
+_OPERATION_ID = re.compile(r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
+_SESSION_ID = re.compile(r"^comms_session_[a-hjkmnpqrstv-z0-9]{26,34}")
+_PROFILE_ID = re.compile(r"^mem_profile_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
+_CHANNELS = ("SMS", "RCS", "WHATSAPP")
+_MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP", "INBOUND")
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.append(Problem(errors.INVALID_PARAMETER, message, f"$.{name}"))
+
+    def date(self, name: str, value: str | None) -> int | None:
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(name, f"{name} must be an RFC 3339 date-time")
+            return None
+        if moment.tzinfo is None:
+            self.fail(name, f"{name} needs a time-zone offset, e.g. 2025-06-18T12:00:00Z")
+            return None
+        return to_ms(moment)
+
+    def pattern(self, name: str, value: str | None, pattern: re.Pattern[str]) -> str | None:
+        if value is not None and not pattern.match(value):
+            self.fail(name, f"{name} '{value}' is not well-formed")
+            return None
+        return value
+
+    def choice(self, name: str, value: str | None, allowed: tuple[str, ...]) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in allowed:
+            self.fail(name, f"{name} must be one of {', '.join(allowed)}")
+            return None
+        return value.upper()
+
+    def dates(self, start: str | None, end: str | None) -> tuple[int | None, int | None]:
+        start_ms, end_ms = self.date("startDate", start), self.date("endDate", end)
+        if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+            self.fail("endDate", "endDate must be later than startDate")
+        return start_ms, end_ms
+
+    def done(self) -> None:
+        if self.problems:
+            raise ValidationFailed(self.problems)
+
+
+def page_size(value: str | None) -> int:
+    if value is None:
+        return DEFAULT_PAGE_SIZE
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+        raise ValidationFailed(
+            [
+                Problem(
+                    errors.INVALID_PARAMETER,
+                    f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}",
+                    "$.pageSize",
+                )
+            ]
+        )
+    return int(value)
+
+
+def _tags(parser: _Parser, value: str | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not _TAGS.match(value):
+        parser.fail("tags", "tags must look like key:value;key2:value2; (at most 10)")
+        return {}
+    pairs = (item.split(":", 1) for item in value.split(";") if item)
+    return {key: val for key, val in pairs}
+
+
+def message_filter(
+    *,
+    operation_id: str | None,
+    session_id: str | None,
+    start: str | None,
+    end: str | None,
+    profile: str | None,
+    channel: str | None,
+    status: str | None,
+    tags: str | None,
+) -> MessageFilter:
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    result = MessageFilter(
+        operation_id=parser.pattern("operationId", operation_id, _OPERATION_ID),
+        session_id=parser.pattern("sessionId", session_id, _SESSION_ID),
+        start=start_ms,
+        end=end_ms,
+        profile_id=parser.pattern("profile", profile, _PROFILE_ID),
+        channel=parser.choice("channel", channel, _CHANNELS),
+        status=parser.choice("status", status, _MESSAGE_STATUSES),
+        tags=_tags(parser, tags),
+    )
+    parser.done()
+    return result
+
+
+def operation_filter(start: str | None, end: str | None, status: str | None) -> OperationFilter:
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    statuses = tuple(s.value for s in OperationStatus)
+    result = OperationFilter(start_ms, end_ms, parser.choice("status", status, statuses))
+    parser.done()
+    return result

@@ -1,0 +1,70 @@
+"""Request guards that must run before a body is read: size and content type."""
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from opencomms.api.responses import one_error
+from opencomms.domain import errors
+
+_JSON_TYPES = ("application/json",)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or media.endswith("+json")
+
+
+class BodyGuard:
+    """Rejects oversized bodies with 413 and non-JSON bodies with 415."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
+        if has_body and not _is_json(_header(scope, b"content-type")):
+            response = one_error(
+                415, errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = one_error(
+            413, errors.PAYLOAD_TOO_LARGE, f"The body exceeds {self.max_bytes} bytes"
+        )
+        await response(scope, receive, send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLarge
+            return message
+
+        return counted
+
+
+class BodyTooLarge(Exception):
+    """A chunked body grew past the limit while it was read."""

@@ -1,0 +1,140 @@
+"""The Messages resource: send, list, fetch, seek."""
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from opencomms import ids
+from opencomms.api import body_check, filters, pagination, presenters, spec, wire
+from opencomms.api.deps import Account, BaseUrl, State
+from opencomms.api.presenters import operation_uri
+from opencomms.api.responses import JSONResponse
+from opencomms.clock import now_ms
+from opencomms.domain import errors
+from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+from opencomms.domain.send import prepare
+from opencomms.store import reads, sends
+
+router = APIRouter(tags=["Messages"])
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
+        ) from error
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
+        )
+    return body
+
+
+def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
+    """A 202 with the body and every header of decision 1."""
+    location = operation_uri(base, operation_id)
+    body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
+    headers = {
+        "Location": location,
+        "operation-location": location,
+        "operation-id": operation_id,
+        "resource-location": resources,
+    }
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+@router.post("/Messages", status_code=202)
+async def send_messages(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
+    """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
+    body = await read_json_object(request)
+    wire.normalize_enums(body)
+    problems = body_check.check(spec.validator("SendMessagesRequest"), body)
+    if problems:
+        raise ValidationFailed(problems)
+    prepared = prepare(wire.send_command(body))
+    operation_id = ids.operation_id()
+    async with app.db.write() as conn:
+        await sends.insert_send(
+            conn,
+            account_sid=account,
+            operation_id=operation_id,
+            prepared=prepared,
+            content=body["content"],
+            sender=body.get("from"),
+            recipients=[wire.recipient_json(item) for item in body["to"]],
+            now=now_ms(),
+        )
+    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+
+
+@router.get("/Messages")
+async def list_messages(
+    account: Account,
+    app: State,
+    base: BaseUrl,
+    operationId: str | None = None,
+    sessionId: str | None = None,
+    startDate: str | None = None,
+    endDate: str | None = None,
+    profile: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
+    tags: str | None = None,
+    pageToken: str | None = None,
+    pageSize: str | None = None,
+) -> Any:
+    """List Messages, newest first, with every filter of the spec."""
+    message_filter = filters.message_filter(
+        operation_id=operationId,
+        session_id=sessionId,
+        start=startDate,
+        end=endDate,
+        profile=profile,
+        channel=channel,
+        status=status,
+        tags=tags,
+    )
+    size = filters.page_size(pageSize)
+    before = pagination.decode(pageToken)
+    async with app.db.read() as conn:
+        records = await reads.list_messages(
+            conn, account, message_filter, before_id=before, limit=size + 1
+        )
+    self_token, next_token = pagination.page(before, [r.id for r in records], size)
+    return JSONResponse(
+        wire.dump(
+            wire.MessageList(
+                messages=[presenters.message_metadata(r, base) for r in records[:size]],
+                pagination=wire.Pagination(next=next_token, self_=self_token),
+            )
+        )
+    )
+
+
+@router.get("/Messages/Seek/{identifier}", status_code=301)
+async def seek_message(identifier: str, account: Account, app: State, base: BaseUrl) -> Any:
+    """Seek a Message by an identifier a channel gave one of its attempts."""
+    async with app.db.read() as conn:
+        message_id = await reads.find_by_external_id(conn, account, identifier)
+    if message_id is None:
+        raise NotFound(f"with identifier {identifier}")
+    return RedirectResponse(f"{base}/Messages/{message_id}", status_code=301)
+
+
+@router.get("/Messages/{messageId}")
+async def fetch_message(messageId: str, account: Account, app: State, base: BaseUrl) -> Any:
+    """Fetch a Message with its content resolved for its recipient and its attempts."""
+    async with app.db.read() as conn:
+        record = await reads.get_message(conn, account, messageId)
+        if record is None:
+            raise NotFound(f"Message {messageId}")
+        operation = await reads.get_operation(conn, account, record.operation_id)
+        attempts = await reads.list_attempts(conn, messageId)
+    if operation is None:
+        raise NotFound(f"Message {messageId}")
+    return JSONResponse(wire.dump(presenters.message(record, operation, attempts, base)))

@@ -1,0 +1,102 @@
+"""Records to wire models: what every Message and Operation answer looks like."""
+
+from typing import Any
+
+from opencomms.api import wire
+from opencomms.clock import rfc3339
+from opencomms.domain import errors
+from opencomms.domain.records import AttemptRecord, MessageRecord, OperationRecord, OperationStats
+from opencomms.domain.send import render_content
+
+
+def _to(recipient: dict[str, Any]) -> list[dict[str, Any]]:
+    if "addresses" in recipient:
+        return list(recipient["addresses"])
+    if "address" in recipient:
+        return [recipient]
+    # A profile recipient's address is unknown until a profile store resolves it.
+    return []
+
+
+def operation_uri(base: str, operation_id: str) -> str:
+    return f"{base}/Messages/Operations/{operation_id}"
+
+
+def message_metadata(record: MessageRecord, base: str) -> wire.MessageMetadata:
+    return wire.MessageMetadata(
+        id=record.id,
+        from_=record.sender or {},
+        to=_to(record.recipient),
+        status=record.status,
+        related=[
+            wire.Related(
+                name="OPERATION",
+                id=record.operation_id,
+                uri=operation_uri(base, record.operation_id),
+            )
+        ],
+        tags=record.tags,
+        scheduled_for=rfc3339(record.send_at),
+        created_at=rfc3339(record.created_at) or "",
+        updated_at=rfc3339(record.updated_at) or "",
+        deleted_at=rfc3339(record.deleted_at),
+    )
+
+
+def _attempt(attempt: AttemptRecord, info_url: str) -> wire.Attempt:
+    error = None
+    if attempt.error_code is not None:
+        error = wire.TwilioErrorNullable(
+            code=attempt.error_code,
+            message=attempt.error_message or "",
+            info_url=errors.info_url(attempt.error_code),
+        )
+    return wire.Attempt(
+        from_=attempt.sender,
+        to=[attempt.recipient],
+        status=attempt.status,
+        attempted_at=rfc3339(attempt.attempted_at) or "",
+        info_url=info_url,
+        error=error,
+    )
+
+
+def message(
+    record: MessageRecord,
+    operation: OperationRecord,
+    attempts: list[AttemptRecord],
+    base: str,
+) -> wire.Message:
+    metadata = message_metadata(record, base)
+    content = record.content
+    if content is None:
+        content = render_content(operation.content, record.variables)
+    info_url = f"{base}/Messages/{record.id}"
+    return wire.Message(
+        **metadata.model_dump(by_alias=True),
+        content=content,
+        attempts=[_attempt(a, info_url) for a in attempts],
+    )
+
+
+def operation(record: OperationRecord, stats: OperationStats) -> wire.Operation:
+    return wire.Operation(
+        id=record.id,
+        status=record.status,
+        stats=wire.OperationStats(
+            total=stats.total,
+            recipients=stats.recipients,
+            attempts=stats.attempts,
+            unaddressable=stats.unaddressable,
+            queued=stats.count("QUEUED"),
+            sent=stats.count("SENT"),
+            scheduled=stats.count("SCHEDULED"),
+            delivered=stats.count("DELIVERED"),
+            read=stats.count("READ"),
+            undelivered=stats.count("UNDELIVERED"),
+            failed=stats.count("FAILED"),
+            canceled=stats.count("CANCELED"),
+        ),
+        created_at=rfc3339(record.created_at) or "",
+        updated_at=rfc3339(record.updated_at) or "",
+    )

@@ -1,0 +1,100 @@
+"""The `opencomms` command: serve, worker, migrate, accounts, keys."""
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from opencomms.cli import runtime
+from opencomms.config import DEFAULT_DATABASE_URL
+
+app = typer.Typer(help="OpenComms: Twilio's Communications API v1, self-hosted.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts (Account SID + auth token).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (SK... + secret).", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str,
+    typer.Option("--database-url", envvar="OPENCOMMS_DATABASE_URL", help="sqlite:///file or postgresql://..."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="OPENCOMMS_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="OPENCOMMS_PORT")] = 8080,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the dispatch worker in this process.")] = True,
+    public_url: Annotated[str | None, typer.Option(envvar="OPENCOMMS_PUBLIC_URL")] = None,
+) -> None:
+    """Start the HTTP API (and, by default, the dispatch worker)."""
+    options = runtime.ServeOptions(host, port, database_url, worker, public_url)
+    asyncio.run(runtime.serve(options, console))
+
+
+@app.command()
+def worker(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Run only the dispatch worker."""
+    asyncio.run(_until_signal(lambda stop: runtime.work(database_url, stop)))
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+    """Bring the database schema to the newest version."""
+    asyncio.run(runtime.migrate(database_url))
+    console.print("schema is up to date")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    friendly_name: Annotated[str, typer.Option()] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Create an account and print its SID and auth token (shown once)."""
+    credential = asyncio.run(runtime.create_account(database_url, friendly_name))
+    _print({"accountSid": credential.sid, "authToken": credential.secret}, as_json)
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="The Account SID (AC...).")],
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    friendly_name: Annotated[str, typer.Option()] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Create an API key for an account and print its secret (shown once)."""
+    credential = asyncio.run(runtime.create_key(database_url, account, friendly_name))
+    if credential is None:
+        console.print(f"[red]no account {account}[/red]")
+        raise typer.Exit(1)
+    _print({"sid": credential.sid, "secret": credential.secret, "accountSid": account}, as_json)
+
+
+def _print(values: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(values))
+    else:
+        for key, value in values.items():
+            print(f"{key}: {value}")
+
+
+async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run(stop)
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

@@ -1,0 +1,49 @@
+"""Canceling an operation (decision 8): stops what no channel has taken yet."""
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opencomms.domain.status import NOT_HANDED_OFF, MessageStatus, OperationStatus
+from opencomms.store.tables import attempts, messages, operations
+
+
+async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -> int:
+    """Cancels the operation's messages not yet handed off; returns how many.
+
+    A message with an attempt in flight (status QUEUED on the attempt row) is being handed to
+    a channel right now and is left alone. Bumping the fencing token makes any worker that
+    claimed a canceled message fail its hand-off write, so it never reaches a channel.
+    """
+    in_flight = exists(
+        select(attempts.c.id).where(
+            and_(
+                attempts.c.message_id == messages.c.id,
+                attempts.c.status == MessageStatus.QUEUED,
+            )
+        )
+    )
+    result = await conn.execute(
+        update(messages)
+        .where(
+            messages.c.operation_id == operation_id,
+            messages.c.status.in_([s.value for s in NOT_HANDED_OFF]),
+            ~in_flight,
+        )
+        .values(
+            status=MessageStatus.CANCELED,
+            lease_token=messages.c.lease_token + 1,
+            lease_owner=None,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(operations)
+        .where(
+            operations.c.id == operation_id,
+            operations.c.status.in_([OperationStatus.SCHEDULED, OperationStatus.PROCESSING]),
+        )
+        .values(status=OperationStatus.CANCELED, updated_at=now)
+    )
+    return int(result.rowcount)

@@ -54,9 +54,13 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     body = await read_json_object(request)
     wire.normalize_enums(body)
     problems = body_check.check(spec.validator("SendMessagesRequest"), body)
+    refused = frozenset(p.context for p in problems if p.context)
+    try:
+        prepared = prepare(wire.send_command(body, refused))
+    except ValidationFailed as failed:
+        problems += failed.problems
     if problems:
         raise ValidationFailed(problems)
-    prepared = prepare(wire.send_command(body))
     operation_id = ids.operation_id()
     async with app.db.write() as conn:
         await sends.insert_send(

@@ -62,14 +62,27 @@ def _sender(item: dict[str, Any] | None) -> SenderSpec | None:
     )
 
 
-def send_command(body: dict[str, Any]) -> SendCommand:
-    """A schema-valid SendMessages body as a domain command."""
-    schedule = body.get("schedule")
+def send_command(body: dict[str, Any], invalid: frozenset[str] = frozenset()) -> SendCommand:
+    """A SendMessages body as a domain command.
+
+    `invalid` holds the JSON paths the schema check already refused; those parts are left
+    out (a refused recipient becomes a placeholder the domain skips), so the domain checks
+    still run on the rest and one answer lists every problem.
+    """
+
+    def refused(path: str) -> bool:
+        return any(p == path or p.startswith((path + ".", path + "[")) for p in invalid)
+
+    schedule = None if refused("$.schedule") else body.get("schedule")
+    to = [] if refused("$.to") and not isinstance(body.get("to"), list) else body["to"]
     return SendCommand(
-        recipients=[_recipient(item) for item in body["to"]],
-        content=body["content"],
-        sender=_sender(body.get("from")),
-        tags=body.get("tags") or {},
+        recipients=[
+            Recipient([], skip=True) if refused(f"$.to[{i}]") else _recipient(item)
+            for i, item in enumerate(to)
+        ],
+        content={} if refused("$.content") else body["content"],
+        sender=None if refused("$.from") else _sender(body.get("from")),
+        tags={} if refused("$.tags") else body.get("tags") or {},
         send_at=schedule.get("sendAt") if schedule else None,
     )
 

@@ -39,6 +39,7 @@ class Recipient:
     memory_store_id: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     connected: bool = False  # given as `addresses`, not `address` + `channel`
+    skip: bool = False  # refused by the schema check already: no further checks
 
 
 @dataclass
@@ -126,6 +127,8 @@ def _is_http_url(text: str) -> bool:
 
 def _check_addresses(recipients: list[Recipient], problems: _Problems) -> None:
     for index, recipient in enumerate(recipients):
+        if recipient.skip:
+            continue
         connected = recipient.connected
         for number, address in enumerate(recipient.addresses):
             if address.channel in _PHONE_CHANNELS and not phone.is_possible(address.address):
@@ -193,6 +196,9 @@ def _check_recipients(
                 problems.add(errors.INVALID_PARAMETER, why, f"$.tags.{key}")
     rendered: list[dict[str, str]] = []
     for index, recipient in enumerate(command.recipients):
+        if recipient.skip:
+            rendered.append(static_tags)
+            continue
         missing = personalizer.missing_variable(recipient.variables)
         if missing is not None:
             problems.add(

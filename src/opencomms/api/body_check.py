@@ -22,10 +22,17 @@ def json_path(prefix: str, parts: list[str | int]) -> str:
     return path
 
 
+_EXPLAINED = 1000  # past this many, problems are only located, not explained
+
+
 def check(validator: Any, instance: Any, prefix: str = "$") -> list[Problem]:
     problems: list[Problem] = []
     for error in validator.iter_errors(instance):
-        problems.extend(_translate(error, instance, prefix))
+        if len(problems) < _EXPLAINED:
+            problems.extend(_translate(error, instance, prefix))
+        else:
+            where = json_path(prefix, list(error.instance_path))
+            problems.append(Problem(errors.INVALID_PARAMETER, _short(error.message), where))
     return problems
 
 
@@ -42,7 +49,7 @@ def _translate(error: Any, root_instance: Any, prefix: str) -> list[Problem]:
         name = error.kind.property
         return [Problem(errors.INVALID_PARAMETER, f"'{name}' is required", f"{where}.{name}")]
     if kind in ("OneOfNotValid", "OneOfMultipleValid"):
-        branches = _navigate(error.schema_path)
+        branches = _walk(spec.send_messages_schema(), error.schema_path)
         return explain_one_of(branches, _at(root_instance, path), where)
     return [Problem(errors.INVALID_PARAMETER, _short(error.message), where)]
 
@@ -63,13 +70,20 @@ def _resolve(schema: Any) -> Any:
     return schema
 
 
-def _navigate(schema_path: list[str | int]) -> list[Any]:
-    """The `oneOf` list an error's schema path ends at, following `$ref`s."""
-    node: Any = spec.send_messages_schema()
+def _walk(root: Any, schema_path: list[str | int]) -> list[Any]:
+    """The `oneOf` list a schema path ends at, following `$ref`s.
+
+    Past a `$ref`, paths may continue from the referenced schema or restart at the document
+    root (`components/...`); both are followed.
+    """
+    node: Any = root
     for part in schema_path:
-        node = _resolve(node) if part != "$ref" else node
         if part == "$ref":
             continue
+        if part == "components":
+            node = {"components": spec.components()}
+        else:
+            node = _resolve(node)
         node = node[part]
     return [_resolve(branch) for branch in node]
 
@@ -102,11 +116,7 @@ def explain_one_of(branches: list[Any], instance: Any, where: str) -> list[Probl
 def _translate_in(error: Any, instance: Any, where: str, branch: dict[str, Any]) -> list[Problem]:
     kind = type(error.kind).__name__
     if kind in ("OneOfNotValid", "OneOfMultipleValid"):
-        node: Any = branch
-        for part in error.schema_path:
-            if part == "$ref":
-                continue
-            node = _resolve(node)[part]
         path = list(error.instance_path)
-        return explain_one_of([_resolve(b) for b in node], _at(instance, path), json_path(where, path))
+        branches = _walk(branch, error.schema_path)
+        return explain_one_of(branches, _at(instance, path), json_path(where, path))
     return _translate(error, instance, where)

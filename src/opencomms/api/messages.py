@@ -14,7 +14,7 @@ from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
-from opencomms.domain.send import prepare
+from opencomms.domain.send import MAX_PROBLEMS, prepare
 from opencomms.store import reads, sends
 
 router = APIRouter(tags=["Messages"])
@@ -60,7 +60,7 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     except ValidationFailed as failed:
         problems += failed.problems
     if problems:
-        raise ValidationFailed(problems)
+        raise ValidationFailed(problems[:MAX_PROBLEMS])
     operation_id = ids.operation_id()
     async with app.db.write() as conn:
         await sends.insert_send(

@@ -1,5 +1,6 @@
 """The wire format: request JSON to domain commands, domain rows to camelCase responses."""
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +63,22 @@ def _sender(item: dict[str, Any] | None) -> SenderSpec | None:
     )
 
 
+_RECIPIENT_PATH = re.compile(r"^\$\.to\[(\d+)\]")
+_TOP_PATH = re.compile(r"^\$\.(\w+)")
+
+
+def _refused_parts(invalid: frozenset[str]) -> tuple[set[str], set[int]]:
+    """The top-level fields and the recipients that the schema check refused."""
+    fields: set[str] = set()
+    recipients: set[int] = set()
+    for path in invalid:
+        if (match := _RECIPIENT_PATH.match(path)) is not None:
+            recipients.add(int(match.group(1)))
+        elif (match := _TOP_PATH.match(path)) is not None:
+            fields.add(match.group(1))
+    return fields, recipients
+
+
 def send_command(body: dict[str, Any], invalid: frozenset[str] = frozenset()) -> SendCommand:
     """A SendMessages body as a domain command.
 
@@ -69,20 +86,17 @@ def send_command(body: dict[str, Any], invalid: frozenset[str] = frozenset()) ->
     out (a refused recipient becomes a placeholder the domain skips), so the domain checks
     still run on the rest and one answer lists every problem.
     """
-
-    def refused(path: str) -> bool:
-        return any(p == path or p.startswith((path + ".", path + "[")) for p in invalid)
-
-    schedule = None if refused("$.schedule") else body.get("schedule")
-    to = [] if refused("$.to") and not isinstance(body.get("to"), list) else body["to"]
+    fields, recipients = _refused_parts(invalid)
+    schedule = None if "schedule" in fields else body.get("schedule")
+    to = body.get("to")
     return SendCommand(
         recipients=[
-            Recipient([], skip=True) if refused(f"$.to[{i}]") else _recipient(item)
-            for i, item in enumerate(to)
+            Recipient([], skip=True) if i in recipients else _recipient(item)
+            for i, item in enumerate(to if isinstance(to, list) else [])
         ],
-        content={} if refused("$.content") else body["content"],
-        sender=None if refused("$.from") else _sender(body.get("from")),
-        tags={} if refused("$.tags") else body.get("tags") or {},
+        content={} if "content" in fields else body["content"],
+        sender=None if "from" in fields else _sender(body.get("from")),
+        tags={} if "tags" in fields else body.get("tags") or {},
         send_at=schedule.get("sendAt") if schedule else None,
     )
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -80,6 +81,9 @@ messages = Table(
     # it grows on every claim and every write of a claimed message must present it.
     Column("next_attempt_at", BigInteger, nullable=True),
     Column("attempt_count", Integer, nullable=False, default=0),
+    # Which of the recipient's planned routes (domain.routing.plan_routes order) is tried next:
+    # a permanent failure moves it on (fallback).
+    Column("route_index", Integer, nullable=False, default=0, server_default=text("0")),
     Column("lease_token", BigInteger, nullable=False, default=0),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
@@ -88,13 +92,22 @@ messages = Table(
     Column("deleted_at", BigInteger, nullable=True),
     Index("ix_messages_account_id", "account_sid", "id"),
     Index("ix_messages_operation_status", "operation_id", "status"),
-    Index("ix_messages_queue", "status", "next_attempt_at"),
+    # The claim index: only messages with work left have a due time (final ones hold NULL), so
+    # the index stays as small as the backlog however many messages were ever sent.
+    Index(
+        "ix_messages_due",
+        "next_attempt_at",
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+    ),
 )
 
 attempts = Table(
     "attempts",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("message_id", String(64), nullable=False),
     Column("operation_id", String(64), nullable=False),
     Column("account_sid", String(34), nullable=False),
@@ -110,7 +123,27 @@ attempts = Table(
     # The channel's own id for this hand-off (SMSC message id, provider SID...), for Seek and
     # for matching delivery receipts.
     Column("external_id", String(128), nullable=True),
-    Index("ix_attempts_message", "message_id", "number"),
+    # Unique: two workers can never both record attempt N of one message.
+    Index("ix_attempts_message", "message_id", "number", unique=True),
     Index("ix_attempts_operation", "operation_id"),
     Index("ix_attempts_external", "external_id"),
+)
+
+# Delivery receipts no attempt claimed yet: a receipt can arrive before the send result that
+# tells us the channel's id (seen with SMPP). They wait here until that id is recorded.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("external_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    # False when the channel will report again (DELIVERED before READ).
+    Column("final", Boolean, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_receipts_external", "external_id"),
+    Index("ix_receipts_received", "received_at"),
 )

@@ -1,0 +1,164 @@
+"""What each outcome of a hand-off does to its message and attempt rows (no I/O here)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from opencomms.channels import (
+    DeliveryError,
+    OutboundMessage,
+    PermanentDeliveryError,
+    SendResult,
+)
+from opencomms.dispatch.policy import GiveUp, RetryPolicy
+from opencomms.domain.routing import Route
+from opencomms.domain.status import MessageStatus
+from opencomms.store.codec import dumps
+from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite
+
+# Twilio's "Unknown error": a worker died between starting a hand-off and recording its result,
+# so nobody knows whether the channel took the message.
+OUTCOME_UNKNOWN = 30008
+OUTCOME_UNKNOWN_MESSAGE = "Outcome unknown: the worker handing this attempt off stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A claimed message with everything its next hand-off needs."""
+
+    claim: Claim
+    routes: list[Route]
+    number: int  # the attempt about to start
+    content: str  # rendered, JSON
+    outbound: OutboundMessage
+
+    @property
+    def route(self) -> Route:
+        return self.routes[self.claim.route_index]
+
+    def handoff(self) -> Handoff:
+        c = self.claim
+        sender = dumps(self.route.sender.as_json())
+        return Handoff(
+            c.id,
+            c.lease_token,
+            self.number,
+            c.route_index,
+            self.route.sender.channel,
+            sender,
+            self.content,
+        )
+
+    def attempt_row(self, now: int) -> dict[str, Any]:
+        to = self.route.to
+        return {
+            "message_id": self.claim.id,
+            "operation_id": self.claim.operation_id,
+            "account_sid": self.claim.account_sid,
+            "number": self.number,
+            "channel": self.route.sender.channel,
+            "sender": dumps(self.route.sender.as_json()),
+            "recipient": dumps([{"address": to.address, "channel": to.channel}]),
+            "status": MessageStatus.QUEUED,
+            "attempted_at": now,
+            "updated_at": now,
+            "error_code": None,
+            "error_message": None,
+            "external_id": None,
+        }
+
+
+def refused(claim: Claim, why: GiveUp) -> MessageWrite:
+    """A claimed message that fails before any hand-off (render error, validity, attempts)."""
+    return MessageWrite(
+        claim.id,
+        claim.lease_token,
+        claim.status,
+        MessageStatus.FAILED,
+        None,
+        why.code,
+        why.message,
+        claim.route_index,
+        claim.channel,
+        claim.sender,
+    )
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Turns a hand-off's result into the writes that record it."""
+
+    policy: RetryPolicy
+    receipt_wait_ms: int
+
+    def after_send(
+        self, item: Pending, result: SendResult | DeliveryError, now: int, rand: float
+    ) -> tuple[MessageWrite, AttemptWrite]:
+        if isinstance(result, SendResult):
+            attempt = self._attempt(item, MessageStatus.SENT, result.external_id, None)
+            return self._message(item, MessageStatus.SENT, now + self.receipt_wait_ms), attempt
+        attempt = self._attempt(item, MessageStatus.FAILED, None, result)
+        if isinstance(result, PermanentDeliveryError):
+            return self._after_permanent(item, result, now), attempt
+        decision = self.policy.retry_at(item.number, item.claim.created_at, now, rand)
+        if isinstance(decision, GiveUp):
+            why = f"{decision.message} (last error {result.code}: {result.message})"
+            return self._message(item, MessageStatus.FAILED, None, decision.code, why), attempt
+        return self._message(item, MessageStatus.QUEUED, decision), attempt
+
+    def _after_permanent(self, item: Pending, error: DeliveryError, now: int) -> MessageWrite:
+        """Fallback: the next planned route is tried at once; after the last one, FAILED."""
+        following = item.claim.route_index + 1
+        if following >= len(item.routes):
+            return self._message(item, MessageStatus.FAILED, None, error.code, error.message)
+        route = item.routes[following]
+        c = item.claim
+        sender = dumps(route.sender.as_json())
+        return MessageWrite(
+            c.id,
+            c.lease_token,
+            MessageStatus.QUEUED,
+            MessageStatus.QUEUED,
+            now,
+            None,
+            None,
+            following,
+            route.sender.channel,
+            sender,
+        )
+
+    @staticmethod
+    def _message(
+        item: Pending,
+        status: str,
+        next_at: int | None,
+        code: int | None = None,
+        why: str | None = None,
+    ) -> MessageWrite:
+        c = item.claim
+        sender = dumps(item.route.sender.as_json())
+        return MessageWrite(
+            c.id,
+            c.lease_token,
+            MessageStatus.QUEUED,
+            status,
+            next_at,
+            code,
+            why,
+            c.route_index,
+            item.route.sender.channel,
+            sender,
+        )
+
+    @staticmethod
+    def _attempt(
+        item: Pending, status: str, external_id: str | None, error: DeliveryError | None
+    ) -> AttemptWrite:
+        return AttemptWrite(
+            item.claim.id,
+            item.number,
+            MessageStatus.QUEUED,
+            status,
+            external_id,
+            error.code if error else None,
+            error.message if error else None,
+        )

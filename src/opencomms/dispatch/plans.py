@@ -1,0 +1,66 @@
+"""What dispatch needs of an operation, prepared once and cached across batches."""
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from opencomms.dispatch.render import ContentTemplate
+from opencomms.domain.routing import Address, Route, SenderSpec, plan_routes
+
+_CACHE_SIZE = 256
+
+
+def sender_spec(sender: dict[str, Any] | None) -> SenderSpec | None:
+    """The operation's stored `from` (request JSON, camelCase) in domain terms."""
+    if sender is None:
+        return None
+    control = sender.get("channels") or {}
+    return SenderSpec(
+        address=sender.get("address"),
+        channel=sender.get("channel"),
+        sender_id=sender.get("senderId"),
+        sender_pool_id=sender.get("senderPoolId"),
+        filter_in=tuple(control.get("filterIn") or ()),
+        priority={p["channel"]: p["priority"] for p in control.get("priority") or []},
+    )
+
+
+def addresses(recipient: dict[str, Any]) -> list[Address]:
+    """A message's stored recipient as the addresses routing may try, in order."""
+    if "addresses" in recipient:
+        return [Address(a["address"], a["channel"]) for a in recipient["addresses"]]
+    if "address" in recipient:
+        return [Address(recipient["address"], recipient["channel"])]
+    return []  # a profile: not addressable until profiles resolve to addresses
+
+
+@dataclass
+class OperationPlan:
+    content: ContentTemplate
+    sender: SenderSpec | None
+
+    def routes(self, recipient: dict[str, Any]) -> list[Route]:
+        """The fallback order: every route tried for this recipient, first to last."""
+        return plan_routes(self.sender, addresses(recipient))
+
+
+@dataclass
+class PlanCache:
+    """Keeps the plans of recently dispatched operations (a send's batches share one)."""
+
+    size: int = _CACHE_SIZE
+    _plans: OrderedDict[str, OperationPlan] = field(default_factory=OrderedDict)
+
+    def missing(self, operation_ids: set[str]) -> set[str]:
+        return {op for op in operation_ids if op not in self._plans}
+
+    def add(
+        self, operation_id: str, content: dict[str, Any], sender: dict[str, Any] | None
+    ) -> None:
+        self._plans[operation_id] = OperationPlan(ContentTemplate(content), sender_spec(sender))
+        while len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+
+    def get(self, operation_id: str) -> OperationPlan:
+        self._plans.move_to_end(operation_id)
+        return self._plans[operation_id]

@@ -1,0 +1,69 @@
+"""Personalizing an operation's content: parsed once per operation, rendered per recipient."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from opencomms.domain import errors
+from opencomms.domain.send import MAX_TEXT, string_leaves
+from opencomms.templating import CompiledTemplate, TemplateError, compile_template
+
+
+class RenderError(Exception):
+    """This recipient's content cannot be produced; the message fails for good."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _compile(value: Any) -> Any:
+    """The content with every templated string replaced by its parsed template."""
+    if isinstance(value, str):
+        template = compile_template(value)
+        return value if template.is_static else template
+    if isinstance(value, dict):
+        return {key: _compile(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_compile(item) for item in value]
+    return value
+
+
+def _render(node: Any, variables: Mapping[str, str]) -> Any:
+    if isinstance(node, CompiledTemplate):
+        return node.render(variables)
+    if isinstance(node, dict):
+        return {key: _render(item, variables) for key, item in node.items()}
+    if isinstance(node, list):
+        return [_render(item, variables) for item in node]
+    return node
+
+
+class ContentTemplate:
+    """An operation's content, ready to render for each of its recipients."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        # Accept-time checks parse every template, so this only fails for rows written by
+        # something else; then each recipient fails with the reason instead of the worker.
+        self._broken: TemplateError | None = None
+        try:
+            self._tree = _compile(content)
+        except TemplateError as error:
+            self._broken = error
+
+    def render(self, variables: Mapping[str, str]) -> dict[str, Any]:
+        if self._broken is not None:
+            raise RenderError(errors.RENDER_FAILED, f"Invalid Liquid template: {self._broken}")
+        try:
+            rendered: dict[str, Any] = _render(self._tree, variables)
+        except TemplateError as error:
+            raise RenderError(errors.RENDER_FAILED, f"Liquid rendering failed: {error}") from error
+        for path, value in string_leaves(rendered, "$.content"):
+            # Accept-time checks saw only the template; the limit applies to what is sent.
+            if path.endswith(".text") and "suggestions" not in path and len(value) > MAX_TEXT:
+                raise RenderError(
+                    errors.BODY_TOO_LONG,
+                    f"The rendered text exceeds the {MAX_TEXT} character limit"
+                    f" ({len(value)} characters) at {path}",
+                )
+        return rendered

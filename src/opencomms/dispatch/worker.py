@@ -1,0 +1,59 @@
+"""The worker process's loop: batches while there is work, then waits to be woken."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from opencomms.channels import registry
+from opencomms.dispatch.config import WorkerConfig
+from opencomms.dispatch.dispatcher import Dispatcher
+from opencomms.dispatch.wakeup import PgListener, first_of, listen_dsn
+from opencomms.store.db import Database
+
+log = logging.getLogger("opencomms.dispatch")
+
+_PRUNE_EVERY = 600.0  # seconds between sweeps of receipts that never found their attempt
+
+
+def default_dispatcher(db: Database, config: WorkerConfig) -> Dispatcher:
+    """A dispatcher whose every route channel is played by the sandbox."""
+    channel = registry.create("sandbox", delay=config.sandbox_delay, latency=config.sandbox_latency)
+    return Dispatcher(db, registry.routes_for("sandbox", channel), config)
+
+
+@contextlib.asynccontextmanager
+async def _wakeups(db: Database) -> AsyncIterator[list[asyncio.Event]]:
+    if db.is_sqlite:
+        yield []
+        return
+    async with PgListener(listen_dsn(db)) as listener:
+        yield [listener.event]
+
+
+async def run_worker(db: Database, config: WorkerConfig, stop: asyncio.Event) -> None:
+    """Dispatches until `stop` is set; the batch in hand is finished before returning."""
+    log.info("worker %s started", config.worker_id)
+    async with default_dispatcher(db, config) as dispatcher, _wakeups(db) as wakeups:
+        await serve(dispatcher, wakeups, stop)
+    log.info("worker %s stopped", config.worker_id)
+
+
+async def serve(dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event) -> None:
+    config = dispatcher.config
+    events = [stop, dispatcher.receipt_arrived, *wakeups]
+    next_prune = time.monotonic()
+    while not stop.is_set():
+        for event in wakeups:
+            event.clear()
+        try:
+            if time.monotonic() >= next_prune:
+                await dispatcher.prune_receipts()
+                next_prune = time.monotonic() + _PRUNE_EVERY
+            if await dispatcher.run_once():
+                continue  # there may be more right away
+        except Exception:
+            # The database may be restarting; claimed messages return when their lease ends.
+            log.exception("dispatch failed; retrying in %.1fs", config.poll_interval)
+        await first_of(events, config.poll_interval)

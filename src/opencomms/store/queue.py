@@ -1,0 +1,490 @@
+"""The messages table as a queue: claims, leases with fencing tokens, and fenced writes.
+
+A claim bumps `lease_token` and moves `next_attempt_at` to the lease's expiry, so an expired
+lease simply makes the message due again: the claim query needs no separate "lease expired"
+branch and walks one small index. Every later write of a claimed message presents the token
+the claim returned; once another worker has reclaimed it (or a cancel bumped the token), the
+write matches no row and changes nothing.
+
+Bulk writes are one statement per batch whatever its size: the batch travels as a single JSON
+array parameter that the database unfolds into a table (`json_each` on SQLite,
+`jsonb_to_recordset` on PostgreSQL), and RETURNING tells which rows the fence let through.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opencomms.domain.status import MessageStatus
+from opencomms.store.codec import dumps, loads
+from opencomms.store.tables import attempts, messages, operations, receipts
+
+NOTIFY_CHANNEL = "opencomms_queue"
+# Statuses with work left: sending (SCHEDULED, QUEUED) or a receipt to wait for (SENT, and
+# DELIVERED while a READ may follow).
+CLAIMABLE = (
+    MessageStatus.SCHEDULED,
+    MessageStatus.QUEUED,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+)
+_PG_TYPES = {"text": "text", "int": "bigint", "bool": "boolean"}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    id: str
+    operation_id: str
+    account_sid: str
+    status: str
+    recipient: dict[str, Any]
+    variables: dict[str, str]
+    content: str | None  # rendered content (JSON) once a first attempt rendered it
+    channel: str | None  # the route tried next (planned at accept, moved on by fallback)
+    sender: str | None  # JSON
+    route_index: int
+    attempt_count: int
+    lease_token: int
+    created_at: int
+
+
+async def claim(
+    conn: AsyncConnection, *, owner: str, now: int, lease_ms: int, limit: int
+) -> list[Claim]:
+    """Leases up to `limit` due messages. Statuses stay as they are: a SCHEDULED message
+    becomes QUEUED only when its hand-off starts, so claiming changes nothing visible."""
+    due = messages.alias("due")
+    pick = (
+        select(due.c.id)
+        .where(due.c.next_attempt_at <= now, due.c.status.in_(CLAIMABLE))
+        .order_by(due.c.next_attempt_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        # Rows another worker is claiming right now are skipped, not waited for.
+        pick = pick.with_for_update(skip_locked=True)
+    expires = now + lease_ms
+    stmt = (
+        update(messages)
+        .where(messages.c.id.in_(pick.scalar_subquery()))
+        .values(
+            lease_token=messages.c.lease_token + 1,
+            lease_owner=owner,
+            lease_expires_at=expires,
+            next_attempt_at=expires,
+        )
+        .returning(
+            *(
+                messages.c[name]
+                for name in (
+                    "id",
+                    "operation_id",
+                    "account_sid",
+                    "status",
+                    "recipient",
+                    "variables",
+                    "content",
+                    "channel",
+                    "sender",
+                    "route_index",
+                    "attempt_count",
+                    "lease_token",
+                    "created_at",
+                )
+            )
+        )
+    )
+    return [
+        Claim(
+            r.id,
+            r.operation_id,
+            r.account_sid,
+            r.status,
+            loads(r.recipient),
+            loads(r.variables) or {},
+            r.content,
+            r.channel,
+            r.sender,
+            r.route_index,
+            r.attempt_count,
+            r.lease_token,
+            r.created_at,
+        )
+        for r in await conn.execute(stmt)
+    ]
+
+
+def _rows_source(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
+    """A FROM item `v` that unfolds the JSON array parameter :rows into a table."""
+    if dialect == "postgresql":
+        spec = ", ".join(f"{name} {_PG_TYPES[kind]}" for name, kind in columns)
+        return f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS v({spec})"
+    picks = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _ in columns)
+    return f"(SELECT {picks} FROM json_each(:rows)) AS v"
+
+
+async def _update_from(
+    conn: AsyncConnection,
+    sql: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Any],
+    **params: Any,
+) -> set[str]:
+    """Runs an UPDATE ... FROM {rows} ... RETURNING id over a batch; returns the ids hit."""
+    if not rows:
+        return set()
+    source = _rows_source(conn.dialect.name, columns)
+    data = dumps([asdict(row) for row in rows])
+    result = await conn.execute(text(sql.format(rows=source)), {"rows": data, **params})
+    return {row[0] for row in result}
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The fenced write before a hand-off: attempt `number` starts on this route."""
+
+    id: str
+    token: int
+    number: int
+    route_index: int
+    channel: str
+    sender: str  # JSON
+    content: str  # JSON, rendered
+
+
+_HANDOFF_COLUMNS = (
+    ("id", "text"),
+    ("token", "int"),
+    ("number", "int"),
+    ("route_index", "int"),
+    ("channel", "text"),
+    ("sender", "text"),
+    ("content", "text"),
+)
+
+
+async def start_handoffs(conn: AsyncConnection, rows: Sequence[Handoff], now: int) -> set[str]:
+    """Records the route, rendered content and attempt count of messages about to be handed
+    off, and moves SCHEDULED ones to QUEUED; returns the ids still leased and not handed off
+    (a cancel or a takeover bumped the token of the rest)."""
+    sql = (
+        "UPDATE messages SET status = 'QUEUED', attempt_count = v.number,"
+        " route_index = v.route_index, channel = v.channel, sender = v.sender,"
+        " content = v.content, updated_at = :now"
+        " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
+        " AND messages.status IN ('SCHEDULED', 'QUEUED') RETURNING messages.id"
+    )
+    return await _update_from(conn, sql, _HANDOFF_COLUMNS, rows, now=now)
+
+
+async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Attempt rows in status QUEUED: in flight from now until the channel answers."""
+    if rows:
+        await conn.execute(insert(attempts), rows)
+
+
+async def fail_stale_attempts(
+    conn: AsyncConnection, message_ids: Iterable[str], code: int, message: str, now: int
+) -> int:
+    """Attempts left in flight by a worker that lost its lease: their outcome is unknown."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    result = await conn.execute(
+        update(attempts)
+        .where(attempts.c.message_id.in_(ids), attempts.c.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.FAILED, error_code=code, error_message=message, updated_at=now)
+    )
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageWrite:
+    """A claimed message's next state; releases its lease."""
+
+    id: str
+    token: int
+    expect: str  # the status the claim saw; anything else means someone else moved it
+    status: str
+    next_at: int | None
+    error_code: int | None
+    error_message: str | None
+    route_index: int
+    channel: str | None
+    sender: str | None  # JSON
+
+
+_WRITE_COLUMNS = (
+    ("id", "text"),
+    ("token", "int"),
+    ("expect", "text"),
+    ("status", "text"),
+    ("next_at", "int"),
+    ("error_code", "int"),
+    ("error_message", "text"),
+    ("route_index", "int"),
+    ("channel", "text"),
+    ("sender", "text"),
+)
+
+
+async def write_messages(conn: AsyncConnection, rows: Sequence[MessageWrite], now: int) -> set[str]:
+    """Fenced status writes of claimed messages; returns the ids the fence let through."""
+    sql = (
+        "UPDATE messages SET status = v.status, next_attempt_at = v.next_at,"
+        " error_code = v.error_code, error_message = v.error_message,"
+        " route_index = v.route_index, channel = v.channel, sender = v.sender,"
+        " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
+        " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
+        " AND messages.status = v.expect RETURNING messages.id"
+    )
+    return await _update_from(conn, sql, _WRITE_COLUMNS, rows, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    id: str
+    token: int
+    status: str  # the status the message must still have
+    next_at: int | None
+
+
+async def reschedule(conn: AsyncConnection, rows: Sequence[Reschedule]) -> set[str]:
+    """Releases claimed messages without a visible change: only their due time moves."""
+    sql = (
+        "UPDATE messages SET next_attempt_at = v.next_at, lease_owner = NULL,"
+        " lease_expires_at = NULL FROM {rows} WHERE messages.id = v.id"
+        " AND messages.lease_token = v.token AND messages.status = v.status"
+        " RETURNING messages.id"
+    )
+    columns = (("id", "text"), ("token", "int"), ("status", "text"), ("next_at", "int"))
+    return await _update_from(conn, sql, columns, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptWrite:
+    """The outcome of an attempt: matched by message and number, or by attempt id."""
+
+    message_id: str
+    number: int
+    expect: str
+    status: str
+    external_id: str | None
+    error_code: int | None
+    error_message: str | None
+
+
+async def write_attempts(conn: AsyncConnection, rows: Sequence[AttemptWrite], now: int) -> set[str]:
+    """Moves attempts from their expected status; returns the message ids hit."""
+    sql = (
+        "UPDATE attempts SET status = v.status,"
+        " external_id = COALESCE(v.external_id, attempts.external_id),"
+        " error_code = v.error_code, error_message = v.error_message, updated_at = :now"
+        " FROM {rows} WHERE attempts.message_id = v.message_id AND attempts.number = v.number"
+        " AND attempts.status = v.expect RETURNING attempts.message_id"
+    )
+    columns = (
+        ("message_id", "text"),
+        ("number", "int"),
+        ("expect", "text"),
+        ("status", "text"),
+        ("external_id", "text"),
+        ("error_code", "int"),
+        ("error_message", "text"),
+    )
+    return await _update_from(conn, sql, columns, rows, now=now)
+
+
+async def extend_leases(
+    conn: AsyncConnection, owner: str, tokens: dict[str, int], expires: int
+) -> set[str]:
+    """Heartbeat: keeps the leases of a batch still being sent; returns those still held."""
+    sql = (
+        "UPDATE messages SET lease_expires_at = :expires, next_attempt_at = :expires"
+        " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
+        " AND messages.lease_owner = :owner RETURNING messages.id"
+    )
+    rows = [_Token(id_, token) for id_, token in tokens.items()]
+    columns = (("id", "text"), ("token", "int"))
+    return await _update_from(conn, sql, columns, rows, owner=owner, expires=expires)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    id: str
+    token: int
+
+
+async def notify(conn: AsyncConnection) -> None:
+    """Wakes listening workers when the transaction commits (PostgreSQL; no-op on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_notify(NOTIFY_CHANNEL, "")))
+
+
+async def load_operations(
+    conn: AsyncConnection, operation_ids: Iterable[str]
+) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Content and `from` of each operation, as the request gave them."""
+    query = select(operations.c.id, operations.c.content, operations.c.sender).where(
+        operations.c.id.in_(list(operation_ids))
+    )
+    return {r.id: (loads(r.content), loads(r.sender)) for r in await conn.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class LatestAttempt:
+    message_id: str
+    number: int
+    channel: str
+    recipient: list[dict[str, str]]
+    status: str
+    attempted_at: int
+    external_id: str | None
+
+
+async def latest_attempts(conn: AsyncConnection, message_ids: list[str]) -> list[LatestAttempt]:
+    """Each message's current attempt (the one its status reflects)."""
+    query = (
+        select(attempts)
+        .join(messages, messages.c.id == attempts.c.message_id)
+        .where(
+            attempts.c.message_id.in_(message_ids), attempts.c.number == messages.c.attempt_count
+        )
+    )
+    return [
+        LatestAttempt(
+            r.message_id,
+            r.number,
+            r.channel,
+            loads(r.recipient),
+            r.status,
+            r.attempted_at,
+            r.external_id,
+        )
+        for r in await conn.execute(query)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRow:
+    external_id: str
+    status: str
+    error_code: int | None
+    error_message: str | None
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptTarget:
+    """The attempt a receipt is about, and the message it belongs to."""
+
+    external_id: str
+    message_id: str
+    operation_id: str
+    number: int
+    attempt_status: str
+    is_current: bool  # the message's latest attempt: only then does it move the message
+    message_status: str
+
+
+async def receipt_targets(
+    conn: AsyncConnection, external_ids: Iterable[str]
+) -> dict[str, ReceiptTarget]:
+    query = (
+        select(
+            attempts.c.external_id,
+            attempts.c.message_id,
+            attempts.c.operation_id,
+            attempts.c.number,
+            attempts.c.status,
+            messages.c.attempt_count,
+            messages.c.status.label("message_status"),
+        )
+        .join(messages, messages.c.id == attempts.c.message_id)
+        .where(attempts.c.external_id.in_(list(external_ids)))
+    )
+    return {
+        r.external_id: ReceiptTarget(
+            r.external_id,
+            r.message_id,
+            r.operation_id,
+            r.number,
+            r.status,
+            r.number == r.attempt_count,
+            r.message_status,
+        )
+        for r in await conn.execute(query)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptWrite:
+    """A receipt applied to a message not leased by the writer: guarded by status instead."""
+
+    id: str
+    expect: str
+    status: str
+    error_code: int | None
+    error_message: str | None
+    next_at: int | None
+
+
+async def write_receipt_statuses(
+    conn: AsyncConnection, rows: Sequence[ReceiptWrite], now: int
+) -> set[str]:
+    """Moves messages forward on receipts; a message whose status changed meanwhile is left
+    alone (status only moves forward, and whoever changed it got there first)."""
+    sql = (
+        "UPDATE messages SET status = v.status, error_code = v.error_code,"
+        " error_message = v.error_message, next_attempt_at = v.next_at,"
+        " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
+        " FROM {rows} WHERE messages.id = v.id AND messages.status = v.expect"
+        " RETURNING messages.id"
+    )
+    columns = (
+        ("id", "text"),
+        ("expect", "text"),
+        ("status", "text"),
+        ("error_code", "int"),
+        ("error_message", "text"),
+        ("next_at", "int"),
+    )
+    return await _update_from(conn, sql, columns, rows, now=now)
+
+
+async def keep_unmatched(conn: AsyncConnection, rows: Sequence[ReceiptRow], now: int) -> None:
+    if rows:
+        await conn.execute(insert(receipts), [{**asdict(r), "received_at": now} for r in rows])
+
+
+async def take_unmatched(conn: AsyncConnection, external_ids: Iterable[str]) -> list[ReceiptRow]:
+    """Removes and returns the waiting receipts for these ids, oldest first."""
+    ids = list(external_ids)
+    if not ids:
+        return []
+    stmt = (
+        delete(receipts)
+        .where(receipts.c.external_id.in_(ids))
+        .returning(
+            receipts.c.id,
+            receipts.c.external_id,
+            receipts.c.status,
+            receipts.c.error_code,
+            receipts.c.error_message,
+            receipts.c.final,
+        )
+    )
+    found = sorted(await conn.execute(stmt), key=lambda r: r.id)
+    return [
+        ReceiptRow(r.external_id, r.status, r.error_code, r.error_message, bool(r.final))
+        for r in found
+    ]
+
+
+async def prune_unmatched(conn: AsyncConnection, older_than: int) -> int:
+    """Drops receipts whose attempt never showed up (its send result was lost)."""
+    result = await conn.execute(delete(receipts).where(receipts.c.received_at < older_than))
+    return int(result.rowcount)

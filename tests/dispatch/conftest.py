@@ -1,0 +1,3 @@
+from tests.dispatch.databases import db, db_url, queue_pg_url
+
+__all__ = ["db", "db_url", "queue_pg_url"]

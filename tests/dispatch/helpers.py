@@ -1,0 +1,138 @@
+"""Writing sends the way the API does, reading rows back, and a clock tests move by hand."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from opencomms import ids
+from opencomms.api import wire
+from opencomms.channels import SandboxChannel, registry
+from opencomms.clock import now_ms
+from opencomms.dispatch import Dispatcher, WorkerConfig
+from opencomms.domain.send import prepare
+from opencomms.store import sends
+from opencomms.store.codec import loads
+from opencomms.store.db import Database
+from opencomms.store.operation_status import Facts, aggregate
+from opencomms.store.reads import operation_stats
+from opencomms.store.tables import attempts, messages, operations
+
+ACCOUNT = "AC" + "0" * 32
+
+
+@dataclass
+class FakeClock:
+    now: int = field(default_factory=now_ms)
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+def body(*addresses: str, text: str = "Hello", **extra: Any) -> dict[str, Any]:
+    return {
+        "to": [{"address": a, "channel": "PHONE"} for a in addresses],
+        "content": {"text": text},
+        **extra,
+    }
+
+
+async def send(db: Database, request: dict[str, Any], *, now: int | None = None) -> str:
+    """Stores a send exactly as POST /v1/Messages does; returns the operation id."""
+    wire.normalize_enums(request)
+    prepared = prepare(wire.send_command(request), datetime.now(UTC))
+    operation_id = ids.operation_id()
+    async with db.write() as conn:
+        await sends.insert_send(
+            conn,
+            account_sid=ACCOUNT,
+            operation_id=operation_id,
+            prepared=prepared,
+            content=request["content"],
+            sender=request.get("from"),
+            recipients=[wire.recipient_json(item) for item in request["to"]],
+            now=now if now is not None else now_ms(),
+        )
+    return operation_id
+
+
+def dispatcher(
+    db: Database,
+    clock: FakeClock,
+    *,
+    sandbox: SandboxChannel | None = None,
+    rand: float = 1.0,
+    **config: Any,
+) -> Dispatcher:
+    channel = sandbox or SandboxChannel(clock=clock)
+    settings = WorkerConfig(**{"worker_id": "w-test", **config})
+    return Dispatcher(
+        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: rand
+    )
+
+
+async def drain(worker: Dispatcher, limit: int = 100) -> int:
+    """Runs batches until one finds nothing to do; returns how many items were handled."""
+    total = 0
+    for _ in range(limit):
+        done = await worker.run_once()
+        if not done:
+            return total
+        total += done
+    raise AssertionError("dispatcher never went idle")
+
+
+async def message_rows(db: Database, operation_id: str) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        query = (
+            select(messages)
+            .where(messages.c.operation_id == operation_id)
+            .order_by(messages.c.position)
+        )
+        return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def attempt_rows(db: Database, message_id: str) -> list[dict[str, Any]]:
+    async with db.read() as conn:
+        query = select(attempts).where(attempts.c.message_id == message_id)
+        rows = [dict(r._mapping) for r in await conn.execute(query.order_by(attempts.c.number))]
+    for row in rows:
+        row["sender"], row["recipient"] = loads(row["sender"]), loads(row["recipient"])
+    return rows
+
+
+async def operation_row(db: Database, operation_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        query = select(operations).where(operations.c.id == operation_id)
+        return dict((await conn.execute(query)).one()._mapping)
+
+
+async def assert_operation_consistent(db: Database, operation_id: str) -> str:
+    """operations.status and stats equal what the message rows say; returns the status."""
+    rows = await message_rows(db, operation_id)
+    statuses = [r["status"] for r in rows]
+    expected = aggregate(
+        Facts(
+            active=any(s in ("QUEUED", "SENT") for s in statuses),
+            scheduled="SCHEDULED" in statuses,
+            progressed=any(
+                s in ("DELIVERED", "READ", "UNDELIVERED")
+                or (s == "FAILED" and not r["unaddressable"])
+                for s, r in zip(statuses, rows, strict=True)
+            ),
+            canceled="CANCELED" in statuses,
+        )
+    )
+    operation = await operation_row(db, operation_id)
+    assert operation["status"] == expected
+    async with db.read() as conn:
+        stats = (await operation_stats(conn, [operation_id]))[operation_id]
+    assert stats.total == len(rows)
+    for status in set(statuses):
+        counted = sum(1 for r in rows if r["status"] == status and not r["unaddressable"])
+        assert stats.count(status) == counted
+    return str(operation["status"])

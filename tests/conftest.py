@@ -19,7 +19,9 @@ from opencomms.store import accounts, migrate
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
 
-PG_ADMIN_URL = os.environ.get("OPENCOMMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "OPENCOMMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 SKIP_PG = os.environ.get("OPENCOMMS_SKIP_PG") == "1"
 SECRET = "test-server-key"
 DIALECTS = ["sqlite", "postgresql"]

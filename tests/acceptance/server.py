@@ -40,7 +40,9 @@ class ServerProcess:
             return self.process.wait(timeout=5)
 
 
-def start_server(database_url: str, workdir: Path, *extra: str, env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    database_url: str, workdir: Path, *extra: str, env: dict[str, str] | None = None
+) -> ServerProcess:
     port = free_port()
     sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
     log = workdir / f"server-{port}.log"
@@ -51,9 +53,21 @@ def start_server(database_url: str, workdir: Path, *extra: str, env: dict[str, s
         "OPENCOMMS_SECRET_KEY": "acceptance-key",
         **(env or {}),
     }
-    command = [sys.executable, "-m", "opencomms", "serve", "--port", str(port), "--database-url", database_url, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "opencomms",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        *extra,
+    ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=workdir, env=environment, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, cwd=workdir, env=environment, stdout=out, stderr=subprocess.STDOUT
+        )
     server = ServerProcess(process, f"http://127.0.0.1:{port}", sid, token, log)
     wait_ready(server)
     return server

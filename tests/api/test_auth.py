@@ -3,10 +3,10 @@
 import httpx
 
 from opencomms.store import accounts
+from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database
 from tests.api.test_send import SIMPLE
 from tests.conftest import make_client, new_account
-from opencomms.store.accounts import NewCredential, SecretBox
 
 
 async def test_no_credentials_get_401_with_a_challenge(db: Database) -> None:
@@ -17,7 +17,9 @@ async def test_no_credentials_get_401_with_a_challenge(db: Database) -> None:
     assert response.json()["errors"][0]["code"] == 20003
 
 
-async def test_wrong_token_and_garbage_headers_get_401(db: Database, account: NewCredential) -> None:
+async def test_wrong_token_and_garbage_headers_get_401(
+    db: Database, account: NewCredential
+) -> None:
     async with make_client(db, None) as http:
         wrong = await http.get("/v1/Messages", auth=(account.sid, "0" * 32))
         garbage = await http.get("/v1/Messages", headers={"authorization": "Basic !!!"})

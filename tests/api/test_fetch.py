@@ -45,7 +45,9 @@ async def test_unknown_ids_answer_404(client: httpx.AsyncClient) -> None:
         response = await client.get(path)
         assert response.status_code == 404
         assert_conforms(response.json(), "TwilioErrors")
-    cancel = await client.post("/v1/Messages/Operations/comms_operation_01h9krwprkeee8fzqspvwy6nq8/Cancel")
+    cancel = await client.post(
+        "/v1/Messages/Operations/comms_operation_01h9krwprkeee8fzqspvwy6nq8/Cancel"
+    )
     assert cancel.status_code == 404
 
 
@@ -57,7 +59,9 @@ async def test_scheduled_sends_and_cancel(client: httpx.AsyncClient) -> None:
     operation = (await client.get(f"/v1/Messages/Operations/{operation_id}")).json()
     assert operation["status"] == "SCHEDULED"
     assert operation["stats"]["scheduled"] == 1
-    [message] = (await client.get("/v1/Messages", params={"operationId": operation_id})).json()["messages"]
+    [message] = (await client.get("/v1/Messages", params={"operationId": operation_id})).json()[
+        "messages"
+    ]
     assert message["status"] == "SCHEDULED"
     assert message["scheduledFor"] == at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     canceled = await client.post(f"/v1/Messages/Operations/{operation_id}/Cancel")
@@ -77,7 +81,9 @@ async def test_local_schedule_times_follow_the_number(client: httpx.AsyncClient)
     times = []
     for response in (seattle, london):
         operation_id = response.json()["operationId"]
-        [message] = (await client.get("/v1/Messages", params={"operationId": operation_id})).json()["messages"]
+        [message] = (await client.get("/v1/Messages", params={"operationId": operation_id})).json()[
+            "messages"
+        ]
         times.append(datetime.fromisoformat(message["scheduledFor"].replace("Z", "+00:00")))
     assert timedelta(hours=7) <= times[0] - times[1] <= timedelta(hours=8)
 

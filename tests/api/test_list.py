@@ -11,7 +11,9 @@ from tests.api.test_send import send
 
 
 def recipients(count: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"address": f"+1415390{i:04d}", "channel": "PHONE"} for i in range(start, start + count)]
+    return [
+        {"address": f"+1415390{i:04d}", "channel": "PHONE"} for i in range(start, start + count)
+    ]
 
 
 async def list_ids(client: httpx.AsyncClient, **params: str) -> list[str]:
@@ -32,7 +34,11 @@ async def test_pages_walk_every_message_once_newest_first(client: httpx.AsyncCli
         page = (await client.get("/v1/Messages", params=params)).json()
         assert_response_conforms(page, "/Messages", "get")
         seen += [m["id"] for m in page["messages"]]
-        again = (await client.get("/v1/Messages", params={**params, "pageToken": page["pagination"]["self"]})).json()
+        again = (
+            await client.get(
+                "/v1/Messages", params={**params, "pageToken": page["pagination"]["self"]}
+            )
+        ).json()
         assert [m["id"] for m in again["messages"]] == [m["id"] for m in page["messages"]]
         token = page["pagination"]["next"]
         pages += 1
@@ -47,7 +53,11 @@ async def test_pages_are_stable_under_concurrent_inserts(client: httpx.AsyncClie
     await send(client, {"to": recipients(6), "content": {"text": "x"}})
     first = (await client.get("/v1/Messages", params={"pageSize": "3"})).json()
     await send(client, {"to": recipients(5, 100), "content": {"text": "x"}})
-    second = (await client.get("/v1/Messages", params={"pageSize": "3", "pageToken": first["pagination"]["next"]})).json()
+    second = (
+        await client.get(
+            "/v1/Messages", params={"pageSize": "3", "pageToken": first["pagination"]["next"]}
+        )
+    ).json()
     first_ids = {m["id"] for m in first["messages"]}
     assert not first_ids & {m["id"] for m in second["messages"]}
     assert len(second["messages"]) == 3
@@ -61,7 +71,11 @@ async def test_filters(client: httpx.AsyncClient) -> None:
         "tags": {"region": "EMEA", "campaign": "BUY"},
     }
     first = (await send(client, tagged)).json()["operationId"]
-    second = (await send(client, {"to": recipients(3), "content": {"text": "y"}, "tags": {"region": "APAC"}})).json()["operationId"]
+    second = (
+        await send(
+            client, {"to": recipients(3), "content": {"text": "y"}, "tags": {"region": "APAC"}}
+        )
+    ).json()["operationId"]
     assert len(await list_ids(client)) == 5
     assert len(await list_ids(client, operationId=first)) == 2
     assert len(await list_ids(client, tags="region:EMEA;")) == 2
@@ -78,7 +92,9 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     earlier = (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
     assert len(await list_ids(client, startDate=earlier, endDate=later)) == 5
     assert await list_ids(client, startDate=later) == []
-    operations = (await client.get("/v1/Messages/Operations", params={"status": "PROCESSING"})).json()
+    operations = (
+        await client.get("/v1/Messages/Operations", params={"status": "PROCESSING"})
+    ).json()
     assert_response_conforms(operations, "/Messages/Operations", "get")
     assert [o["id"] for o in operations["operations"]] == [second, first]
 
@@ -117,9 +133,17 @@ async def test_bad_query_parameters_get_400(
 
 
 async def test_operation_list_pages(client: httpx.AsyncClient) -> None:
-    created = [(await send(client, {"to": recipients(1), "content": {"text": "x"}})).json()["operationId"] for _ in range(3)]
+    created = [
+        (await send(client, {"to": recipients(1), "content": {"text": "x"}})).json()["operationId"]
+        for _ in range(3)
+    ]
     first = (await client.get("/v1/Messages/Operations", params={"pageSize": "2"})).json()
-    rest = (await client.get("/v1/Messages/Operations", params={"pageSize": "2", "pageToken": first["pagination"]["next"]})).json()
+    rest = (
+        await client.get(
+            "/v1/Messages/Operations",
+            params={"pageSize": "2", "pageToken": first["pagination"]["next"]},
+        )
+    ).json()
     listed = [o["id"] for o in first["operations"] + rest["operations"]]
     assert listed == list(reversed(created))
     assert rest["pagination"]["next"] is None

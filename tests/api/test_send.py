@@ -45,7 +45,9 @@ async def test_accepts_and_answers_with_every_location(client: httpx.AsyncClient
     assert response.headers["location"] == body["operationLocation"]
     assert response.headers["operation-location"] == body["operationLocation"]
     assert response.headers["operation-id"] == operation_id
-    assert response.headers["resource-location"].endswith(f"/v1/Messages?operationId={operation_id}")
+    assert response.headers["resource-location"].endswith(
+        f"/v1/Messages?operationId={operation_id}"
+    )
     operation = (await client.get(f"/v1/Messages/Operations/{operation_id}")).json()
     assert operation["status"] == "PROCESSING"
     assert operation["stats"]["queued"] == 1
@@ -68,7 +70,9 @@ async def test_preview_prefix_serves_the_same_api(client: httpx.AsyncClient) -> 
     response = await client.post("/preview/Messages", json=SIMPLE)
     assert response.status_code == 202
     assert "/preview/Messages/Operations/" in response.json()["operationLocation"]
-    fetched = await client.get(response.json()["operationLocation"].replace("http://testserver", ""))
+    fetched = await client.get(
+        response.json()["operationLocation"].replace("http://testserver", "")
+    )
     assert fetched.status_code == 200
 
 
@@ -116,8 +120,14 @@ async def test_every_problem_is_reported_at_once(client: httpx.AsyncClient) -> N
 
 async def test_connected_addresses_are_checked_each(client: httpx.AsyncClient) -> None:
     body = {
-        "to": [{"addresses": [{"address": "+14153902337", "channel": "WHATSAPP"},
-                              {"address": "+1", "channel": "PHONE"}]}],
+        "to": [
+            {
+                "addresses": [
+                    {"address": "+14153902337", "channel": "WHATSAPP"},
+                    {"address": "+1", "channel": "PHONE"},
+                ]
+            }
+        ],
         "content": {"text": "x"},
     }
     response = await send(client, body)
@@ -165,7 +175,11 @@ async def test_liquid_tags_are_checked_after_rendering(client: httpx.AsyncClient
     body = {
         "to": [
             {"address": "+14153902337", "channel": "PHONE", "variables": {"region": "EMEA"}},
-            {"address": "+14153902338", "channel": "PHONE", "variables": {"region": "North America"}},
+            {
+                "address": "+14153902338",
+                "channel": "PHONE",
+                "variables": {"region": "North America"},
+            },
         ],
         "content": {"text": "x"},
         "tags": {"region": "{{ region }}"},
@@ -201,9 +215,18 @@ async def test_profile_recipients_are_unaddressable(client: httpx.AsyncClient) -
     assert_conforms(operation, "MessageOperation")
     assert operation["status"] == "COMPLETED"
     assert operation["stats"] == {
-        "total": 1, "recipients": 1, "attempts": 0, "unaddressable": 1, "queued": 0,
-        "sent": 0, "scheduled": 0, "delivered": 0, "read": 0, "undelivered": 0,
-        "failed": 0, "canceled": 0,
+        "total": 1,
+        "recipients": 1,
+        "attempts": 0,
+        "unaddressable": 1,
+        "queued": 0,
+        "sent": 0,
+        "scheduled": 0,
+        "delivered": 0,
+        "read": 0,
+        "undelivered": 0,
+        "failed": 0,
+        "canceled": 0,
     }
 
 
@@ -226,7 +249,9 @@ async def test_malformed_bodies_get_clean_errors(client: httpx.AsyncClient) -> N
     missing = await send(client, {})
     assert set(problems(missing)) == {(20422, "$.to"), (20422, "$.content")}
     wrong_type = await client.post(
-        "/v1/Messages", content=b"to=x", headers={"content-type": "application/x-www-form-urlencoded"}
+        "/v1/Messages",
+        content=b"to=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert wrong_type.status_code == 415
     assert problems(wrong_type) == [(20415, None)]

@@ -80,10 +80,7 @@ def _walk(root: Any, schema_path: list[str | int]) -> list[Any]:
     for part in schema_path:
         if part == "$ref":
             continue
-        if part == "components":
-            node = {"components": spec.components()}
-        else:
-            node = _resolve(node)
+        node = {"components": spec.components()} if part == "components" else _resolve(node)
         node = node[part]
     return [_resolve(branch) for branch in node]
 
@@ -107,7 +104,9 @@ def explain_one_of(branches: list[Any], instance: Any, where: str) -> list[Probl
     validator = _validators.get(id(best))
     if validator is None:
         validator = _validators.setdefault(id(best), spec.validator_for(best))
-    problems = [p for e in validator.iter_errors(instance) for p in _translate_in(e, instance, where, best)]
+    problems = [
+        p for e in validator.iter_errors(instance) for p in _translate_in(e, instance, where, best)
+    ]
     return problems or [
         Problem(errors.INVALID_PARAMETER, f"matches more than one form; use one of: {forms}", where)
     ]

@@ -54,8 +54,10 @@ async def _not_found(_request: Request, exc: Exception) -> Response:
 
 async def _unauthorized(_request: Request, _exc: Exception) -> Response:
     response = one_error(
-        401, errors.AUTHENTICATION_FAILED, "Authenticate with an Account SID and auth token, "
-        "or an API key and secret, using HTTP Basic"
+        401,
+        errors.AUTHENTICATION_FAILED,
+        "Authenticate with an Account SID and auth token, "
+        "or an API key and secret, using HTTP Basic",
     )
     response.headers["WWW-Authenticate"] = 'Basic realm="OpenComms"'
     return response

@@ -26,9 +26,16 @@ async def readyz(app: State) -> Any:
             await conn.execute(text("SELECT 1"))
     except Exception as error:  # any failure to reach the database means not ready
         return JSONResponse(
-            {"errors": [{"code": errors.SERVICE_UNAVAILABLE, "message": str(error)[:200],
-                         "infoUrl": errors.info_url(errors.SERVICE_UNAVAILABLE),
-                         "context": None}]},
+            {
+                "errors": [
+                    {
+                        "code": errors.SERVICE_UNAVAILABLE,
+                        "message": str(error)[:200],
+                        "infoUrl": errors.info_url(errors.SERVICE_UNAVAILABLE),
+                        "context": None,
+                    }
+                ]
+            },
             status_code=503,
         )
     return JSONResponse({"status": "ready"})

@@ -29,7 +29,11 @@ def decode(token: str | None) -> str | None:
     except (binascii.Error, ValueError, KeyError, TypeError):
         pass
     raise ValidationFailed(
-        [Problem(errors.INVALID_PARAMETER, "pageToken is not a token this API issued", "$.pageToken")]
+        [
+            Problem(
+                errors.INVALID_PARAMETER, "pageToken is not a token this API issued", "$.pageToken"
+            )
+        ]
     )
 
 

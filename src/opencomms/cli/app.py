@@ -12,8 +12,11 @@ from rich.console import Console
 
 from opencomms.cli import runtime
 from opencomms.config import DEFAULT_DATABASE_URL
+from opencomms.store.db import DatabaseUrlError
 
-app = typer.Typer(help="OpenComms: Twilio's Communications API v1, self-hosted.", no_args_is_help=True)
+app = typer.Typer(
+    help="OpenComms: Twilio's Communications API v1, self-hosted.", no_args_is_help=True
+)
 accounts_app = typer.Typer(help="Accounts (Account SID + auth token).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (SK... + secret).", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
@@ -22,7 +25,9 @@ console = Console(stderr=True)
 
 DatabaseUrl = Annotated[
     str,
-    typer.Option("--database-url", envvar="OPENCOMMS_DATABASE_URL", help="sqlite:///file or postgresql://..."),
+    typer.Option(
+        "--database-url", envvar="OPENCOMMS_DATABASE_URL", help="sqlite:///file or postgresql://..."
+    ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -32,7 +37,9 @@ def serve(
     host: Annotated[str, typer.Option(envvar="OPENCOMMS_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="OPENCOMMS_PORT")] = 8080,
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the dispatch worker in this process.")] = True,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the dispatch worker in this process.")
+    ] = True,
     public_url: Annotated[str | None, typer.Option(envvar="OPENCOMMS_PUBLIC_URL")] = None,
 ) -> None:
     """Start the HTTP API (and, by default, the dispatch worker)."""
@@ -97,4 +104,8 @@ async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except (runtime.SchemaOutOfDate, DatabaseUrlError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(2) from error

@@ -9,7 +9,8 @@ from rich.console import Console
 
 from opencomms.api.app import create_app
 from opencomms.config import Settings, server_key
-from opencomms.store import accounts, migrate as migrations
+from opencomms.store import accounts
+from opencomms.store import migrate as migrations
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
 
@@ -116,7 +117,9 @@ async def create_account(database_url: str, friendly_name: str) -> NewCredential
         await db.dispose()
 
 
-async def create_key(database_url: str, account_sid: str, friendly_name: str) -> NewCredential | None:
+async def create_key(
+    database_url: str, account_sid: str, friendly_name: str
+) -> NewCredential | None:
     db = await open_ready(database_url)
     try:
         async with db.write() as conn:

@@ -7,6 +7,7 @@ cache against the library on many numbers.
 """
 
 import re
+
 import phonenumbers
 
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")

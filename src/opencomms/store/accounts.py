@@ -59,7 +59,10 @@ async def create_account(
     token = auth_token or ids.new_secret()
     await conn.execute(
         accounts.insert().values(
-            sid=sid, auth_token_enc=box.seal(token), friendly_name=friendly_name, created_at=now_ms()
+            sid=sid,
+            auth_token_enc=box.seal(token),
+            friendly_name=friendly_name,
+            created_at=now_ms(),
         )
     )
     return NewCredential(sid=sid, secret=token, account_sid=sid)

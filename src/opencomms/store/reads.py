@@ -88,7 +88,9 @@ async def list_messages(
     return [message_record(row) for row in await conn.execute(query)]
 
 
-async def get_message(conn: AsyncConnection, account_sid: str, message_id: str) -> MessageRecord | None:
+async def get_message(
+    conn: AsyncConnection, account_sid: str, message_id: str
+) -> MessageRecord | None:
     query = select(messages).where(
         messages.c.id == message_id,
         messages.c.account_sid == account_sid,
@@ -160,18 +162,22 @@ async def list_operations(
     return [operation_record(row) for row in await conn.execute(query)]
 
 
-async def operation_stats(conn: AsyncConnection, operation_ids: list[str]) -> dict[str, OperationStats]:
+async def operation_stats(
+    conn: AsyncConnection, operation_ids: list[str]
+) -> dict[str, OperationStats]:
     """Stats for several operations with two aggregate queries."""
     if not operation_ids:
         return {}
-    counts = select(
-        messages.c.operation_id, messages.c.status, messages.c.unaddressable, func.count()
-    ).where(messages.c.operation_id.in_(operation_ids)).group_by(
-        messages.c.operation_id, messages.c.status, messages.c.unaddressable
+    counts = (
+        select(messages.c.operation_id, messages.c.status, messages.c.unaddressable, func.count())
+        .where(messages.c.operation_id.in_(operation_ids))
+        .group_by(messages.c.operation_id, messages.c.status, messages.c.unaddressable)
     )
-    tries = select(attempts.c.operation_id, func.count()).where(
-        attempts.c.operation_id.in_(operation_ids)
-    ).group_by(attempts.c.operation_id)
+    tries = (
+        select(attempts.c.operation_id, func.count())
+        .where(attempts.c.operation_id.in_(operation_ids))
+        .group_by(attempts.c.operation_id)
+    )
     by_op: dict[str, dict[str, int]] = {op: {} for op in operation_ids}
     unaddressable = dict.fromkeys(operation_ids, 0)
     for op, status, is_unaddressable, count in await conn.execute(counts):

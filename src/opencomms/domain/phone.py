@@ -24,8 +24,9 @@ def is_possible(address: str) -> bool:
     if not is_e164(address):
         return False
     digits = address[1:]
-    # Up to three digits of country code, then the national digits prefix rules look at.
-    key = (digits[: _KEY_DIGITS + 3], len(digits))
+    # The country code, then the national digits that national-prefix rules look at.
+    code_length = _country_code_length(digits)
+    key = (digits[: code_length + _KEY_DIGITS], len(digits))
     cached = _shape_cache.get(key)
     if cached is None:
         cached = _possible_exact(address)
@@ -36,6 +37,13 @@ def is_possible(address: str) -> bool:
 
 _CACHE_LIMIT = 200_000
 _shape_cache: dict[tuple[str, int], bool] = {}
+
+
+def _country_code_length(digits: str) -> int:
+    for length in (1, 2, 3):
+        if int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return length
+    return 3
 
 
 def _possible_exact(address: str) -> bool:

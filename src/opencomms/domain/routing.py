@@ -7,6 +7,8 @@ it, so every message can show a complete `from` as the spec's MessageSender dema
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cache
+from typing import NamedTuple
 
 SMS, RCS, WHATSAPP = "SMS", "RCS", "WHATSAPP"
 PHONE = "PHONE"
@@ -24,6 +26,7 @@ SANDBOX_ADDRESS = {SMS: "+15005550006", RCS: "opencomms_sandbox_agent", WHATSAPP
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+@cache
 def implicit_sender_id(channel: str, address: str) -> str:
     digest = int.from_bytes(hashlib.sha256(f"{channel}:{address}".encode()).digest()[:17], "big")
     chars = [_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(26)]
@@ -31,8 +34,7 @@ def implicit_sender_id(channel: str, address: str) -> str:
     return "comms_sender_" + "".join(reversed(chars))
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(NamedTuple):
     address: str
     channel: str
 
@@ -95,6 +97,25 @@ def _channels(spec: SenderSpec | None, to: Address) -> list[str]:
         order.sort(key=lambda c: -spec.priority.get(c, 0))
         return order
     return [SMS] if to.channel == PHONE else [WHATSAPP]
+
+
+class FirstSenders:
+    """The first sender for each combination of address channels, worked out once per send.
+
+    Routing depends on the request's `from` and on the channels of a recipient's addresses,
+    never on the numbers themselves, so 10,000 recipients need only a handful of plans.
+    """
+
+    def __init__(self, spec: SenderSpec | None) -> None:
+        self.spec = spec
+        self._memo: dict[tuple[str, ...], Sender | None] = {}
+
+    def __call__(self, addresses: list[Address]) -> Sender | None:
+        key = tuple(a.channel for a in addresses)
+        if key not in self._memo:
+            routes = plan_routes(self.spec, addresses)
+            self._memo[key] = routes[0].sender if routes else None
+        return self._memo[key]
 
 
 def plan_routes(spec: SenderSpec | None, addresses: list[Address]) -> list[Route]:

@@ -16,11 +16,10 @@ from opencomms.clock import to_ms
 from opencomms.domain import errors, phone, schedule
 from opencomms.domain.routing import (
     Address,
-    Route,
+    FirstSenders,
     Sender,
     SenderSpec,
     display_sender,
-    plan_routes,
 )
 from opencomms.templating import CompiledTemplate, TemplateError, compile_template
 
@@ -56,12 +55,8 @@ class PreparedMessage:
     recipient: Recipient
     tags: dict[str, str]
     send_at_ms: int | None
-    first_route: Route | None  # None: no sender/channel pairing reaches this recipient
+    unaddressable: bool  # no sender/channel pairing reaches this recipient
     sender: Sender  # the first route's sender, or what the request asked for
-
-    @property
-    def unaddressable(self) -> bool:
-        return self.first_route is None
 
 
 @dataclass
@@ -261,16 +256,17 @@ def prepare(command: SendCommand, now: datetime | None = None) -> PreparedSend:
     tags = _check_recipients(command, personalizer, problems)
     problems.raise_if_any()
     fallback_sender = display_sender(command.sender)
+    first_sender = FirstSenders(command.sender)
     messages = []
     for index, recipient in enumerate(command.recipients):
-        route = next(iter(plan_routes(command.sender, recipient.addresses)), None)
+        sender = first_sender(recipient.addresses)
         messages.append(
             PreparedMessage(
                 recipient=recipient,
                 tags=tags[index],
                 send_at_ms=per_recipient[index],
-                first_route=route,
-                sender=route.sender if route else fallback_sender,
+                unaddressable=sender is None,
+                sender=sender or fallback_sender,
             )
         )
     return PreparedSend(messages=messages, send_at_ms=send_at)

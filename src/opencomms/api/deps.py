@@ -2,7 +2,9 @@
 
 import base64
 import binascii
-from dataclasses import dataclass
+import hashlib
+import time
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,14 +15,43 @@ from opencomms.store.accounts import SecretBox
 from opencomms.store.db import Database
 
 
+class VerifiedCredentials:
+    """Credential pairs checked recently, so each request need not query and decrypt.
+
+    Only a digest of the pair is kept, for a short time: a changed token or a removed key
+    stops working within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[bytes, tuple[str, float]] = {}
+
+    @staticmethod
+    def _key(username: str, password: str) -> bytes:
+        return hashlib.sha256(f"{username}:{password}".encode()).digest()
+
+    def get(self, username: str, password: str) -> str | None:
+        entry = self._entries.get(self._key(username, password))
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, username: str, password: str, account_sid: str) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[self._key(username, password)] = (account_sid, time.monotonic() + self.ttl)
+
+
 @dataclass(frozen=True)
 class AppState:
     db: Database
     box: SecretBox
     public_url: str | None
+    verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
 
 
-def state(request: Request) -> AppState:
+async def state(request: Request) -> AppState:
     app_state: AppState = request.app.state.opencomms
     return app_state
 
@@ -43,11 +74,15 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
 async def current_account(request: Request) -> str:
     """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
     username, password = _basic_credentials(request)
-    app = state(request)
+    app: AppState = request.app.state.opencomms
+    account_sid = app.verified.get(username, password)
+    if account_sid is not None:
+        return account_sid
     async with app.db.read() as conn:
         account_sid = await accounts.authenticate(conn, app.box, username, password)
     if account_sid is None:
         raise Unauthorized
+    app.verified.put(username, password, account_sid)
     return account_sid
 
 
@@ -55,9 +90,9 @@ Account = Annotated[str, Depends(current_account)]
 State = Annotated[AppState, Depends(state)]
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     """Scheme, host and API prefix (`/v1` or `/preview`) as the caller used them."""
-    configured = state(request).public_url
+    configured = request.app.state.opencomms.public_url
     root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
     prefix = "/preview" if request.url.path.startswith("/preview") else "/v1"
     return root + prefix

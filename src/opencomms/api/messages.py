@@ -70,7 +70,6 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
             prepared=prepared,
             content=body["content"],
             sender=body.get("from"),
-            recipients=[wire.recipient_json(item) for item in body["to"]],
             now=now_ms(),
         )
     return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")

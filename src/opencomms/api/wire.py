@@ -101,11 +101,6 @@ def send_command(body: dict[str, Any], invalid: frozenset[str] = frozenset()) ->
     )
 
 
-def recipient_json(item: dict[str, Any]) -> dict[str, Any]:
-    """What a message stores of its recipient: the `to` entry without its variables."""
-    return {k: v for k, v in item.items() if k != "variables"}
-
-
 class Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 

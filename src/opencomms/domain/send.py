@@ -40,6 +40,15 @@ class Recipient:
     connected: bool = False  # given as `addresses`, not `address` + `channel`
     skip: bool = False  # refused by the schema check already: no further checks
 
+    def as_json(self) -> dict[str, Any]:
+        """The recipient as the request gave it, without its variables."""
+        if self.connected:
+            return {"addresses": [{"address": a, "channel": c} for a, c in self.addresses]}
+        if self.addresses:
+            address, channel = self.addresses[0]
+            return {"address": address, "channel": channel}
+        return {"profileId": self.profile_id, "memoryStoreId": self.memory_store_id}
+
 
 @dataclass
 class SendCommand:
@@ -50,19 +59,20 @@ class SendCommand:
     send_at: list[str] | None = None
 
 
-@dataclass(slots=True)
-class PreparedMessage:
-    recipient: Recipient
-    tags: dict[str, str]
-    send_at_ms: int | None
-    unaddressable: bool  # no sender/channel pairing reaches this recipient
-    sender: Sender  # the first route's sender, or what the request asked for
-
-
 @dataclass
 class PreparedSend:
-    messages: list[PreparedMessage]
-    send_at_ms: int | None
+    """A checked send, one entry per recipient in each list (columns, not 10,000 objects)."""
+
+    recipients: list[Recipient]
+    tags: list[dict[str, str]]  # the very same dict for every recipient when tags are static
+    send_at: list[int | None]
+    senders: list[Sender | None]  # the first route's sender; None: no route reaches them
+    requested_sender: Sender  # what to show as `from` where no route exists
+    send_at_ms: int | None  # the operation's: the earliest of them
+
+    @property
+    def all_unaddressable(self) -> bool:
+        return all(sender is None for sender in self.senders)
 
 
 class _Problems:
@@ -255,21 +265,15 @@ def prepare(command: SendCommand, now: datetime | None = None) -> PreparedSend:
     send_at, per_recipient = _schedule(command, now, problems)
     tags = _check_recipients(command, personalizer, problems)
     problems.raise_if_any()
-    fallback_sender = display_sender(command.sender)
     first_sender = FirstSenders(command.sender)
-    messages = []
-    for index, recipient in enumerate(command.recipients):
-        sender = first_sender(recipient.addresses)
-        messages.append(
-            PreparedMessage(
-                recipient=recipient,
-                tags=tags[index],
-                send_at_ms=per_recipient[index],
-                unaddressable=sender is None,
-                sender=sender or fallback_sender,
-            )
-        )
-    return PreparedSend(messages=messages, send_at_ms=send_at)
+    return PreparedSend(
+        recipients=command.recipients,
+        tags=tags,
+        send_at=per_recipient,
+        senders=[first_sender(r.addresses) for r in command.recipients],
+        requested_sender=display_sender(command.sender),
+        send_at_ms=send_at,
+    )
 
 
 def render_content(content: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Engines for both dialects, with the settings each needs to keep a 202's promise."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ def sqlite_path(url: str) -> Path | None:
 class Database:
     engine: AsyncEngine
     dialect: str
+    # SQLite has one writer at a time. Queuing this process's writers here, in order,
+    # beats letting them collide on the file lock, where the losers sleep and retry.
+    _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -47,7 +51,11 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE)."""
-        async with self.engine.begin() as conn:
+        if not self.is_sqlite:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_turn, self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager

@@ -1,5 +1,7 @@
 """Writing a send: one operation row and all its message rows in one transaction."""
 
+import asyncio
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 from sqlalchemy import insert
@@ -31,14 +33,8 @@ class _MemoJson:
         return cached[1]
 
 
-def _message_status(send_at: int | None, unaddressable: bool) -> str:
-    if unaddressable:
-        return MessageStatus.FAILED
-    return MessageStatus.SCHEDULED if send_at is not None else MessageStatus.QUEUED
-
-
 def operation_status(prepared: PreparedSend) -> str:
-    if all(m.unaddressable for m in prepared.messages):
+    if prepared.all_unaddressable:
         return OperationStatus.COMPLETED
     return OperationStatus.SCHEDULED if prepared.send_at_ms else OperationStatus.PROCESSING
 
@@ -51,63 +47,96 @@ MESSAGE_COLUMNS = (
     "error_message", "next_attempt_at", "attempt_count", "lease_token", "created_at",
     "updated_at",
 )  # fmt: skip
+_QUEUED = MessageStatus.QUEUED.value
+_SCHEDULED = MessageStatus.SCHEDULED.value
+_FAILED = MessageStatus.FAILED.value
+
+
+CHUNK = 2000
 
 
 def message_records(
-    account_sid: str,
-    operation_id: str,
-    prepared: PreparedSend,
-    recipients: list[dict[str, Any]],
-    now: int,
-) -> list[tuple[Any, ...]]:
-    """One tuple per message, in MESSAGE_COLUMNS order (tuples: 10,000 dicts cost more)."""
-    message_ids = ids.ulids(len(prepared.messages))
+    account_sid: str, operation_id: str, prepared: PreparedSend, now: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Tuples in MESSAGE_COLUMNS order, one per message, in chunks of CHUNK."""
+    message_ids = ids.ulids(len(prepared.recipients))
     as_json = _MemoJson()
-    records = []
-    for position, message in enumerate(prepared.messages):
-        unaddressable = message.unaddressable
-        variables = message.recipient.variables
+    unreachable = prepared.requested_sender
+    records: list[tuple[Any, ...]] = []
+    columns = zip(
+        prepared.recipients, prepared.tags, prepared.send_at, prepared.senders, strict=True
+    )
+    for position, (recipient, tags, send_at, route_sender) in enumerate(columns):
+        if len(records) == CHUNK:
+            yield records
+            records = []
+        variables = recipient.variables
+        sender = route_sender or unreachable
+        if route_sender is None:
+            status, due, code, why = _FAILED, None, errors.NO_ROUTE, _NO_ROUTE
+        else:
+            status = _QUEUED if send_at is None else _SCHEDULED
+            due, code, why = send_at or now, None, None
         records.append(
             (
                 ids.MESSAGE_PREFIX + message_ids[position],
                 account_sid,
                 operation_id,
                 position,
-                _message_status(message.send_at_ms, unaddressable),
-                dumps(recipients[position]),
+                status,
+                dumps(recipient.as_json()),
                 dumps(variables) if variables else None,
-                message.recipient.profile_id,
-                as_json(message.tags),
-                message.send_at_ms,
-                unaddressable,
-                message.sender.channel,
-                as_json(message.sender),
-                errors.NO_ROUTE if unaddressable else None,
-                _NO_ROUTE if unaddressable else None,
-                None if unaddressable else (message.send_at_ms or now),
+                recipient.profile_id,
+                as_json(tags),
+                send_at,
+                code is not None,
+                sender.channel,
+                as_json(sender),
+                code,
+                why,
+                due,
                 0,
                 0,
                 now,
                 now,
             )
         )
-    return records
+    if records:
+        yield records
 
 
-async def _bulk_insert(conn: AsyncConnection, records: list[tuple[Any, ...]]) -> None:
-    """One set-based insert through the driver itself: COPY on PostgreSQL, one prepared
-    executemany on SQLite. SQLAlchemy's per-row parameter handling costs more than the
-    insert itself for 10,000 rows."""
+async def _bulk_insert(conn: AsyncConnection, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
+    """Set-based inserts through the driver itself: COPY on PostgreSQL, prepared
+    executemany on SQLite (SQLAlchemy's per-row parameter handling costs more than the
+    insert for 10,000 rows). Each chunk is written while the next one is built: SQLite
+    works in its own thread and PostgreSQL in its own process meanwhile."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     if conn.dialect.name == "postgresql":
-        await driver.copy_records_to_table(
-            messages.name, records=records, columns=list(MESSAGE_COLUMNS)
-        )
-        return
-    marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
-    sql = f"INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)}) VALUES ({marks})"
-    await driver.executemany(sql, records)
+        columns = list(MESSAGE_COLUMNS)
+
+        def write(chunk: list[tuple[Any, ...]]) -> Awaitable[Any]:
+            copy: Awaitable[Any] = driver.copy_records_to_table(
+                messages.name, records=chunk, columns=columns
+            )
+            return copy
+
+    else:
+        marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
+        sql = f"INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)}) VALUES ({marks})"
+
+        def write(chunk: list[tuple[Any, ...]]) -> Awaitable[Any]:
+            insert: Awaitable[Any] = driver.executemany(sql, chunk)
+            return insert
+
+    pending: asyncio.Future[Any] | None = None
+    for chunk in chunks:
+        if pending is not None:
+            await pending
+        pending = asyncio.ensure_future(write(chunk))
+        await asyncio.sleep(0)  # let the write start before building the next chunk
+    if pending is not None:
+        await pending
 
 
 async def insert_send(
@@ -118,7 +147,6 @@ async def insert_send(
     prepared: PreparedSend,
     content: dict[str, Any],
     sender: dict[str, Any] | None,
-    recipients: list[dict[str, Any]],
     now: int,
 ) -> None:
     """Writes the operation and every message; the caller's transaction makes it atomic."""
@@ -134,5 +162,4 @@ async def insert_send(
             updated_at=now,
         )
     )
-    records = message_records(account_sid, operation_id, prepared, recipients, now)
-    await _bulk_insert(conn, records)
+    await _bulk_insert(conn, message_records(account_sid, operation_id, prepared, now))

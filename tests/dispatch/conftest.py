@@ -1,3 +1,3 @@
-from tests.dispatch.databases import db, db_url, queue_pg_url
+from tests.dispatch.databases import db, db_url, pg_db, queue_pg_url
 
-__all__ = ["db", "db_url", "queue_pg_url"]
+__all__ = ["db", "db_url", "pg_db", "queue_pg_url"]

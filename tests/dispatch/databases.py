@@ -55,15 +55,28 @@ def db_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return url
 
 
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    """An open, migrated, empty database of the test's dialect."""
-    database = open_database(db_url)
+async def _emptied(url: str) -> Database:
+    database = open_database(url)
     if database.is_sqlite:
         await migrate.upgrade(database)
     else:
         tables = ", ".join(t.name for t in metadata.sorted_tables)
         async with database.write() as conn:
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY"))
+    return database
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    """An open, migrated, empty database of the test's dialect."""
+    database = await _emptied(db_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def pg_db(queue_pg_url: str) -> AsyncIterator[Database]:
+    """The same on PostgreSQL alone, for what only PostgreSQL does."""
+    database = await _emptied(queue_pg_url)
     yield database
     await database.dispose()

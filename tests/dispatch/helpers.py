@@ -1,5 +1,7 @@
 """Writing sends the way the API does, reading rows back, and a clock tests move by hand."""
 
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -8,7 +10,16 @@ from sqlalchemy import select
 
 from opencomms import ids
 from opencomms.api import wire
-from opencomms.channels import SandboxChannel, registry
+from opencomms.channels import (
+    Channel,
+    Handoff,
+    OutboundMessage,
+    Receipt,
+    ReceiptSink,
+    SandboxChannel,
+    SendResult,
+    registry,
+)
 from opencomms.clock import now_ms
 from opencomms.dispatch import Dispatcher, WorkerConfig
 from opencomms.domain.send import prepare
@@ -54,7 +65,6 @@ async def send(db: Database, request: dict[str, Any], *, now: int | None = None)
             prepared=prepared,
             content=request["content"],
             sender=request.get("from"),
-            recipients=[wire.recipient_json(item) for item in request["to"]],
             now=now if now is not None else now_ms(),
         )
     return operation_id
@@ -62,7 +72,7 @@ async def send(db: Database, request: dict[str, Any], *, now: int | None = None)
 
 def dispatcher(
     db: Database,
-    clock: FakeClock,
+    clock: Callable[[], int],
     *,
     sandbox: SandboxChannel | None = None,
     rand: float = 1.0,
@@ -136,3 +146,46 @@ async def assert_operation_consistent(db: Database, operation_id: str) -> str:
         counted = sum(1 for r in rows if r["status"] == status and not r["unaddressable"])
         assert stats.count(status) == counted
     return str(operation["status"])
+
+
+class GatedChannel:
+    """A sandbox whose hand-offs, once done, wait at a gate before answering: the moment a
+    worker can stall (GC pause, slow network) with a message handed off but not recorded."""
+
+    name = "gated"
+
+    def __init__(self, inner: SandboxChannel) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def open(self, receipts: ReceiptSink) -> None:
+        await self.inner.open(receipts)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        result = await self.inner.send(message)
+        self.waiting.set()
+        await self.gate.wait()
+        return result
+
+    async def query(self, handoffs: Sequence[Handoff]) -> list[Receipt]:
+        return await self.inner.query(handoffs)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def dispatcher_on(
+    db: Database, clock: Callable[[], int], channel: Channel, **config: Any
+) -> Dispatcher:
+    settings = WorkerConfig(**{"worker_id": "w-test", **config})
+    return Dispatcher(
+        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: 1.0
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Waits (bounded) for a condition another task or process brings about."""
+    async with asyncio.timeout(seconds):
+        while not await check():  # noqa: ASYNC110 - the change happens in the database
+            await asyncio.sleep(0.02)

@@ -26,6 +26,7 @@ ENVIRONMENT = {
     "OPENCOMMS_SANDBOX_LATENCY": "sandbox_latency",
     "OPENCOMMS_RECEIPT_TIMEOUT": "receipt_timeout",
     "OPENCOMMS_SEND_CONCURRENCY": "send_concurrency",
+    "OPENCOMMS_WORKER_LANES": "lanes",
 }
 
 
@@ -43,6 +44,9 @@ class WorkerConfig:
     sandbox_latency: float = 0.0  # seconds each sandbox send takes (a network round trip)
     receipt_timeout: float = 30.0  # a receipt this overdue is asked of the channel
     send_concurrency: int = 100  # hand-offs in flight at once within a batch
+    # Batches in progress at once in one worker: while one waits for the database (SQL,
+    # fsync), the other renders and sends, so neither the CPU nor the disk sits idle.
+    lanes: int = 2
     unmatched_receipt_ttl: float = 24 * 3600  # receipts no attempt claimed are kept this long
 
     @classmethod

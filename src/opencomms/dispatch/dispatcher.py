@@ -15,16 +15,13 @@ import asyncio
 import logging
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from types import TracebackType
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.channels import (
     Channel,
     DeliveryError,
-    Handoff,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
@@ -37,14 +34,17 @@ from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.outcomes import Decider, Pending
 from opencomms.dispatch.plans import PlanCache
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
-from opencomms.dispatch.receipts import as_row, fold
+from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
+from opencomms.dispatch.tracking import ReceiptTracker
+from opencomms.dispatch.writes import Writer
 from opencomms.domain import errors
 from opencomms.domain.status import MessageStatus
-from opencomms.store import operation_status, queue
+from opencomms.store import operation_status, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
-from opencomms.store.queue import Claim, MessageWrite, ReceiptRow
+from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
+from opencomms.store.receipts import ReceiptRow
 
 log = logging.getLogger("opencomms.dispatch")
 
@@ -65,6 +65,7 @@ class Dispatcher:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
+        self.writer = Writer(db)
         self.channels = channels
         self.config = config
         self.policy = RetryPolicy(
@@ -74,11 +75,19 @@ class Dispatcher:
             backoff_max_ms=int(config.backoff_max * 1000),
         )
         self.decider = Decider(self.policy, int(config.receipt_timeout * 1000))
-        self.receipt_arrived = asyncio.Event()
+        self.receipts = ReceiptBuffer()
+        self.tracker = ReceiptTracker(
+            db,
+            self.writer,
+            channels,
+            self.receipts,
+            clock,
+            self.decider.receipt_wait_ms,
+            self.policy.validity_ms,
+        )
         self._clock = clock
         self._rand = rand
         self._plans = PlanCache()
-        self._receipts: list[Receipt] = []
 
     @property
     def lease_ms(self) -> int:
@@ -102,8 +111,7 @@ class Dispatcher:
         return list({id(c): c for c in self.channels.values()}.values())
 
     def _on_receipt(self, receipt: Receipt) -> None:
-        self._receipts.append(receipt)
-        self.receipt_arrived.set()
+        self.receipts.push(receipt)
 
     async def run_once(self) -> int:
         """One batch plus the receipts that arrived; returns how many items were handled."""
@@ -113,7 +121,7 @@ class Dispatcher:
         return len(batch) + await self.apply_receipts()
 
     async def claim(self) -> list[Claim]:
-        async with self.db.write() as conn:
+        async with self.writer.write() as conn:
             return await queue.claim(
                 conn,
                 owner=self.config.worker_id,
@@ -128,24 +136,14 @@ class Dispatcher:
         if sending:
             await self._dispatch(sending)
         if waiting:
-            await self._check_receipts(waiting)
+            await self.tracker.check_overdue(waiting)
 
     async def apply_receipts(self) -> int:
         """Applies the receipts channels pushed since the last call."""
-        if not self._receipts:
-            return 0
-        with self._drained() as drained:
-            now = self._clock()
-            async with self.db.write() as conn:
-                touched = await self._apply_receipts(conn, [as_row(r) for r in drained], now)
-                await operation_status.refresh(conn, touched, now)
-        return len(drained)
+        return await self.tracker.apply_pushed()
 
     async def prune_receipts(self) -> int:
-        """Forgets receipts that never found their attempt (its send result was lost)."""
-        older_than = self._clock() - int(self.config.unmatched_receipt_ttl * 1000)
-        async with self.db.write() as conn:
-            return await queue.prune_unmatched(conn, older_than)
+        return await self.tracker.prune(int(self.config.unmatched_receipt_ttl * 1000))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -177,64 +175,72 @@ class Dispatcher:
 
     def _prepare(self, claim: Claim, now: int) -> Pending | GiveUp:
         """The message's next hand-off, or why it must fail without one."""
-        refused = self.policy.refuse(claim.attempt_count, claim.created_at, now)
+        refused = self.policy.refuse(claim.attempt_count, claim.valid_from, now)
         if refused is not None:
             return refused
         plan = self._plans.get(claim.operation_id)
         routes = plan.routes(claim.recipient)
         if claim.route_index >= len(routes):
             return GiveUp(errors.NO_ROUTE, "No sender and channel can reach this recipient")
-        content = claim.content
-        if content is None:
+        if claim.content is None:
             try:
-                content = dumps(plan.content.render(claim.variables))
+                rendered = plan.content.render(claim.variables)
             except RenderError as error:
                 return GiveUp(error.code, error.message)
+            content = dumps(rendered)
+        else:
+            content, rendered = claim.content, loads(claim.content)
         route = routes[claim.route_index]
         number = claim.attempt_count + 1
+        sender = route.sender
         outbound = OutboundMessage(
-            claim.id,
-            number,
-            route.sender.channel,
-            route.sender.address,
-            route.to.address,
-            loads(content),
+            claim.id, number, sender.channel, sender.address, route.to.address, rendered
         )
-        return Pending(claim, routes, number, content, outbound)
+        return Pending(claim, plan, routes, number, content, outbound)
 
     async def _start(
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
     ) -> set[str]:
         """Transaction 2: the fenced write that must precede any channel call."""
-        async with self.db.write() as conn:
+        async with self.writer.write() as conn:
             owned = await queue.start_handoffs(conn, [p.handoff() for p in pending], now)
             failed = await queue.write_messages(conn, refusals, now)
+            # Only a message tried before can have an attempt left in flight by a dead worker.
+            retried = {c.id for c in claims if c.attempt_count} & (owned | failed)
             stale = await queue.fail_stale_attempts(
                 conn,
-                owned | failed,
+                retried,
                 outcomes.OUTCOME_UNKNOWN,
                 outcomes.OUTCOME_UNKNOWN_MESSAGE,
                 now,
             )
             if stale:
                 log.warning("%d attempts left in flight by a lost worker marked FAILED", stale)
-            await queue.insert_attempts(
-                conn, [p.attempt_row(now) for p in pending if p.claim.id in owned]
-            )
+            started = [p.attempt() for p in pending if p.claim.id in owned]
+            await queue.insert_attempts(conn, started, now)
             moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
             touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
             await operation_status.refresh(conn, touched, now)
         return owned
 
     async def _send_all(self, ready: list[Pending]) -> list[SendResult | DeliveryError]:
+        """Hands the batch off with up to `send_concurrency` sends in flight.
+
+        A few sender tasks share the batch rather than one task per message: a channel that
+        answers at once (the sandbox) then costs no task at all per message.
+        """
         tokens = {p.claim.id: p.claim.lease_token for p in ready}
-        step = max(self.config.send_concurrency, 1)
-        results: list[SendResult | DeliveryError] = []
+        results: list[SendResult | DeliveryError | None] = [None] * len(ready)
+        todo = iter(enumerate(ready))
+
+        async def sender() -> None:
+            for index, item in todo:
+                results[index] = await self._send_one(item)
+
+        senders = min(max(self.config.send_concurrency, 1), len(ready))
         async with self._keeping_leases(tokens):
-            for start in range(0, len(ready), step):
-                chunk = ready[start : start + step]
-                results += await asyncio.gather(*(self._send_one(p) for p in chunk))
-        return results
+            await asyncio.gather(*(sender() for _ in range(senders)))
+        return [r for r in results if r is not None]
 
     async def _send_one(self, item: Pending) -> SendResult | DeliveryError:
         channel = self.channels.get(item.route.sender.channel)
@@ -243,37 +249,67 @@ class Dispatcher:
                 errors.NO_ROUTE, f"No channel is configured for {item.route.sender.channel}"
             )
         try:
-            return await channel.send(item.outbound)
+            result = await channel.send(item.outbound)
         except DeliveryError as error:
             return error
         except Exception as error:
             # A channel bug must not strand the batch; whether the message left is unknown.
             log.exception("channel %s failed unexpectedly", channel.name)
             return TransientDeliveryError(outcomes.OUTCOME_UNKNOWN, f"Channel error: {error}")
+        self.receipts.unrecorded.add(result.external_id)
+        return result
 
     async def _record(
         self, ready: list[Pending], results: list[SendResult | DeliveryError]
     ) -> None:
         """Transaction 3: the results, fenced, and the receipts that came with them."""
         now = self._clock()
-        writes = [
-            self.decider.after_send(p, r, now, self._rand())
-            for p, r in zip(ready, results, strict=True)
-        ]
-        with self._drained() as drained:
-            async with self.db.write() as conn:
+        sent = [r.external_id for r in results if isinstance(r, SendResult)]
+        try:
+            await self._write_results(ready, results, sent, now)
+        finally:
+            self.receipts.unrecorded.difference_update(sent)
+
+    async def _write_results(
+        self,
+        ready: list[Pending],
+        results: list[SendResult | DeliveryError],
+        sent: list[str],
+        now: int,
+    ) -> None:
+        with self.receipts.take(sent) as in_hand:
+            writes = self._outcomes(ready, results, in_hand, now)
+            async with self.writer.write() as conn:
                 hit = await queue.write_messages(conn, [m for m, _ in writes], now)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):
                     log.warning("%d results dropped: their lease was lost", len(ready) - len(hit))
-                # Receipts that overtook their send result waited for these ids.
-                sent = [r.external_id for r in results if isinstance(r, SendResult)]
-                early = await queue.take_unmatched(conn, sent)
-                touched = await self._apply_receipts(
-                    conn, early + [as_row(r) for r in drained], now
-                )
+                # Receipts that overtook their send result may wait in the table for these ids.
+                early = await receipts.take_unmatched(conn, sent)
+                touched = await self.tracker.apply(conn, early, now)
                 touched |= {p.claim.operation_id for p in ready if p.claim.id in hit}
                 await operation_status.refresh(conn, touched, now)
+
+    def _outcomes(
+        self,
+        ready: list[Pending],
+        results: list[SendResult | DeliveryError],
+        receipts: list[ReceiptRow],
+        now: int,
+    ) -> list[tuple[MessageWrite, AttemptWrite]]:
+        """The writes recording each result, with the receipts already in hand folded in."""
+        by_id: dict[str, list[ReceiptRow]] = defaultdict(list)
+        for receipt in receipts:
+            by_id[receipt.external_id].append(receipt)
+        writes = []
+        wait_ms = self.decider.receipt_wait_ms
+        for item, result in zip(ready, results, strict=True):
+            message, attempt = self.decider.after_send(item, result, now, self._rand())
+            if isinstance(result, SendResult) and result.external_id in by_id:
+                received = by_id.pop(result.external_id)
+                message, attempt = settle(message, attempt, received, now, wait_ms)
+            writes.append((message, attempt))
+        return writes
 
     @asynccontextmanager
     async def _keeping_leases(self, tokens: dict[str, int]) -> AsyncIterator[None]:
@@ -295,7 +331,7 @@ class Dispatcher:
             except TimeoutError:
                 pass
             try:
-                async with self.db.write() as conn:
+                async with self.writer.write() as conn:
                     kept = await queue.extend_leases(
                         conn, self.config.worker_id, tokens, self._clock() + self.lease_ms
                     )
@@ -305,75 +341,3 @@ class Dispatcher:
             for lost in tokens.keys() - kept:
                 log.warning("lease on %s lost mid-batch; its result will be dropped", lost)
                 del tokens[lost]
-
-    # -- receipts ----------------------------------------------------------------------------
-
-    @contextmanager
-    def _drained(self) -> Iterator[list[Receipt]]:
-        """Takes the pushed receipts; puts them back if the transaction using them fails."""
-        taken, self._receipts = self._receipts, []
-        self.receipt_arrived.clear()
-        try:
-            yield taken
-        except BaseException:
-            self._receipts = taken + self._receipts
-            raise
-
-    async def _apply_receipts(
-        self, conn: AsyncConnection, rows: list[ReceiptRow], now: int
-    ) -> set[str]:
-        """Applies receipts in the caller's transaction; keeps the unmatched ones for later.
-        Returns the operations whose messages moved."""
-        if not rows:
-            return set()
-        targets = await queue.receipt_targets(conn, {r.external_id for r in rows})
-        await queue.keep_unmatched(conn, [r for r in rows if r.external_id not in targets], now)
-        plan = fold(rows, targets, now, self.decider.receipt_wait_ms)
-        await queue.write_attempts(conn, plan.attempts, now)
-        moved = await queue.write_receipt_statuses(conn, plan.messages, now)
-        return {t.operation_id for t in targets.values() if t.message_id in moved}
-
-    async def _check_receipts(self, claims: list[Claim]) -> None:
-        """Overdue receipts: asks the channels, and the receipts that waited unmatched."""
-        async with self.db.read() as conn:
-            latest = await queue.latest_attempts(conn, [c.id for c in claims])
-        by_channel: dict[str, list[Handoff]] = defaultdict(list)
-        for attempt in latest:
-            if attempt.external_id is not None:
-                handoff = Handoff(
-                    attempt.external_id,
-                    attempt.channel,
-                    attempt.recipient[0]["address"],
-                    attempt.number,
-                    attempt.attempted_at,
-                )
-                by_channel[attempt.channel].append(handoff)
-        answers = [as_row(r) for r in await self._query(by_channel)]
-        now = self._clock()
-        with self._drained() as drained:
-            async with self.db.write() as conn:
-                waiting = await queue.take_unmatched(
-                    conn, [h.external_id for hs in by_channel.values() for h in hs]
-                )
-                rows = waiting + [as_row(r) for r in drained] + answers
-                touched = await self._apply_receipts(conn, rows, now)
-                await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
-                await operation_status.refresh(conn, touched, now)
-
-    async def _query(self, by_channel: dict[str, list[Handoff]]) -> list[Receipt]:
-        found: list[Receipt] = []
-        for channel_type, handoffs in by_channel.items():
-            channel = self.channels.get(channel_type)
-            if channel is None:
-                continue
-            try:
-                found += await channel.query(handoffs)
-            except Exception:
-                log.exception("channel %s could not be asked for receipts", channel.name)
-        return found
-
-    def _recheck(self, claim: Claim, now: int) -> queue.Reschedule:
-        """Asks again later, until the validity period ends: then the receipt is given up on."""
-        expired = now >= claim.created_at + self.policy.validity_ms
-        next_at = None if expired else now + self.decider.receipt_wait_ms
-        return queue.Reschedule(claim.id, claim.lease_token, claim.status, next_at)

@@ -1,7 +1,6 @@
 """What each outcome of a hand-off does to its message and attempt rows (no I/O here)."""
 
 from dataclasses import dataclass
-from typing import Any
 
 from opencomms.channels import (
     DeliveryError,
@@ -9,11 +8,12 @@ from opencomms.channels import (
     PermanentDeliveryError,
     SendResult,
 )
+from opencomms.dispatch.plans import OperationPlan
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.domain.routing import Route
 from opencomms.domain.status import MessageStatus
 from opencomms.store.codec import dumps
-from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite
+from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite, NewAttempt
 
 # Twilio's "Unknown error": a worker died between starting a hand-off and recording its result,
 # so nobody knows whether the channel took the message.
@@ -26,6 +26,7 @@ class Pending:
     """A claimed message with everything its next hand-off needs."""
 
     claim: Claim
+    plan: OperationPlan
     routes: list[Route]
     number: int  # the attempt about to start
     content: str  # rendered, JSON
@@ -35,36 +36,25 @@ class Pending:
     def route(self) -> Route:
         return self.routes[self.claim.route_index]
 
+    @property
+    def sender(self) -> str:
+        return self.plan.sender_json(self.route.sender)
+
     def handoff(self) -> Handoff:
         c = self.claim
-        sender = dumps(self.route.sender.as_json())
+        channel = self.route.sender.channel
         return Handoff(
-            c.id,
-            c.lease_token,
-            self.number,
-            c.route_index,
-            self.route.sender.channel,
-            sender,
-            self.content,
+            c.id, c.lease_token, self.number, c.route_index, channel, self.sender, self.content
         )
 
-    def attempt_row(self, now: int) -> dict[str, Any]:
+    def attempt(self) -> NewAttempt:
         to = self.route.to
-        return {
-            "message_id": self.claim.id,
-            "operation_id": self.claim.operation_id,
-            "account_sid": self.claim.account_sid,
-            "number": self.number,
-            "channel": self.route.sender.channel,
-            "sender": dumps(self.route.sender.as_json()),
-            "recipient": dumps([{"address": to.address, "channel": to.channel}]),
-            "status": MessageStatus.QUEUED,
-            "attempted_at": now,
-            "updated_at": now,
-            "error_code": None,
-            "error_message": None,
-            "external_id": None,
-        }
+        c = self.claim
+        recipient = dumps([{"address": to.address, "channel": to.channel}])
+        channel = self.route.sender.channel
+        return NewAttempt(
+            c.id, c.operation_id, c.account_sid, self.number, channel, self.sender, recipient
+        )
 
 
 def refused(claim: Claim, why: GiveUp) -> MessageWrite:
@@ -99,7 +89,7 @@ class Decider:
         attempt = self._attempt(item, MessageStatus.FAILED, None, result)
         if isinstance(result, PermanentDeliveryError):
             return self._after_permanent(item, result, now), attempt
-        decision = self.policy.retry_at(item.number, item.claim.created_at, now, rand)
+        decision = self.policy.retry_at(item.number, item.claim.valid_from, now, rand)
         if isinstance(decision, GiveUp):
             why = f"{decision.message} (last error {result.code}: {result.message})"
             return self._message(item, MessageStatus.FAILED, None, decision.code, why), attempt
@@ -112,7 +102,7 @@ class Decider:
             return self._message(item, MessageStatus.FAILED, None, error.code, error.message)
         route = item.routes[following]
         c = item.claim
-        sender = dumps(route.sender.as_json())
+        sender = item.plan.sender_json(route.sender)
         return MessageWrite(
             c.id,
             c.lease_token,
@@ -135,7 +125,7 @@ class Decider:
         why: str | None = None,
     ) -> MessageWrite:
         c = item.claim
-        sender = dumps(item.route.sender.as_json())
+        sender = item.sender
         return MessageWrite(
             c.id,
             c.lease_token,

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opencomms.dispatch.render import ContentTemplate
-from opencomms.domain.routing import Address, Route, SenderSpec, plan_routes
+from opencomms.domain.routing import Address, Route, Sender, SenderSpec, plan_routes
+from opencomms.store.codec import dumps
 
 _CACHE_SIZE = 256
 
@@ -38,10 +39,29 @@ def addresses(recipient: dict[str, Any]) -> list[Address]:
 class OperationPlan:
     content: ContentTemplate
     sender: SenderSpec | None
+    _shapes: dict[tuple[str, ...], list[tuple[Sender, int]]] = field(default_factory=dict)
+    _sender_json: dict[Sender, str] = field(default_factory=dict)
 
     def routes(self, recipient: dict[str, Any]) -> list[Route]:
-        """The fallback order: every route tried for this recipient, first to last."""
-        return plan_routes(self.sender, addresses(recipient))
+        """The fallback order: every route tried for this recipient, first to last.
+
+        Routing looks at an address's channel only, never at the address itself, so the plan
+        is worked out once per shape of recipient (the channels of its addresses) and only
+        the addresses are filled in per message: one plan, not one per recipient.
+        """
+        targets = addresses(recipient)
+        shape = tuple(a.channel for a in targets)
+        if shape not in self._shapes:
+            stand_ins = [Address(str(i), channel) for i, channel in enumerate(shape)]
+            planned = plan_routes(self.sender, stand_ins)
+            self._shapes[shape] = [(r.sender, int(r.to.address)) for r in planned]
+        return [Route(sender, targets[index]) for sender, index in self._shapes[shape]]
+
+    def sender_json(self, sender: Sender) -> str:
+        """The `from` JSON of a sender, serialized once per operation."""
+        if sender not in self._sender_json:
+            self._sender_json[sender] = dumps(sender.as_json())
+        return self._sender_json[sender]
 
 
 @dataclass

@@ -25,9 +25,9 @@ class RetryPolicy:
         ceiling = min(self.backoff_max_ms, step)
         return int(ceiling * (0.5 + rand / 2))
 
-    def refuse(self, attempts_made: int, created_at: int, now: int) -> GiveUp | None:
+    def refuse(self, attempts_made: int, valid_from: int, now: int) -> GiveUp | None:
         """Why no further attempt may start now, if one may not."""
-        if now >= created_at + self.validity_ms:
+        if now >= valid_from + self.validity_ms:
             return GiveUp(
                 errors.VALIDITY_EXPIRED,
                 "Message validity period expired before it could be delivered",
@@ -39,13 +39,13 @@ class RetryPolicy:
             )
         return None
 
-    def retry_at(self, attempts_made: int, created_at: int, now: int, rand: float) -> int | GiveUp:
+    def retry_at(self, attempts_made: int, valid_from: int, now: int, rand: float) -> int | GiveUp:
         """After a transient failure: when to try again, or why not."""
-        refused = self.refuse(attempts_made, created_at, now)
+        refused = self.refuse(attempts_made, valid_from, now)
         if refused is not None:
             return refused
         at = now + self.backoff_ms(attempts_made, rand)
-        if at >= created_at + self.validity_ms:
+        if at >= valid_from + self.validity_ms:
             return GiveUp(
                 errors.VALIDITY_EXPIRED,
                 "Message validity period expires before the next attempt could start",

@@ -1,11 +1,15 @@
 """Folding receipts into status moves: forward only, and only for the current attempt."""
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from opencomms.channels import Receipt
 from opencomms.domain.status import MessageStatus, may_move
-from opencomms.store.queue import AttemptWrite, ReceiptRow, ReceiptTarget, ReceiptWrite
+from opencomms.store.queue import AttemptWrite, MessageWrite
+from opencomms.store.receipts import ReceiptRow, ReceiptTarget, ReceiptWrite
 
 
 def as_row(receipt: Receipt) -> ReceiptRow:
@@ -90,3 +94,67 @@ def _fold_message(
         last.error_message,
         next_at,
     )
+
+
+def settle(
+    message: MessageWrite,
+    attempt: AttemptWrite,
+    received: list[ReceiptRow],
+    now: int,
+    recheck_ms: int,
+) -> tuple[MessageWrite, AttemptWrite]:
+    """A hand-off whose receipts arrived before its result was written (a fast channel, or
+    an SMSC whose receipt overtakes its response): one write of the folded outcome. The
+    attempt and its message are both SENT here, so they fold alike."""
+    status, last = message.status, None
+    for row in received:
+        if _forward(status, row.status):
+            status, last = row.status, row
+    if last is None:
+        return message, attempt
+    next_at = None if last.final else now + recheck_ms
+    code, why = last.error_code, last.error_message
+    m, a = message, attempt
+    return (
+        MessageWrite(
+            m.id, m.token, m.expect, status, next_at, code, why, m.route_index, m.channel, m.sender
+        ),
+        AttemptWrite(a.message_id, a.number, a.expect, status, a.external_id, code, why),
+    )
+
+
+class ReceiptBuffer:
+    """Receipts pushed by channels, waiting to be written.
+
+    Receipts for hand-offs whose result is still being recorded (`unrecorded`) are left for
+    the batch recording them, which folds them into its own write; taking them elsewhere
+    would only park them in the unmatched table and back.
+    """
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.unrecorded: set[str] = set()
+        self._by_id: dict[str, list[Receipt]] = {}
+
+    def push(self, receipt: Receipt) -> None:
+        self._by_id.setdefault(receipt.external_id, []).append(receipt)
+        self.arrived.set()
+
+    def __bool__(self) -> bool:
+        return bool(self._by_id)
+
+    @contextmanager
+    def take(self, external_ids: Iterable[str] | None = None) -> Iterator[list[ReceiptRow]]:
+        """The receipts for these ids (None: every settled one), put back if the block fails."""
+        if external_ids is None:
+            self.arrived.clear()
+            ids = [i for i in self._by_id if i not in self.unrecorded]
+        else:
+            ids = [i for i in external_ids if i in self._by_id]
+        taken = [r for i in ids for r in self._by_id.pop(i)]
+        try:
+            yield [as_row(r) for r in taken]
+        except BaseException:
+            for receipt in taken:
+                self.push(receipt)
+            raise

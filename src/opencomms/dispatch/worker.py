@@ -41,14 +41,23 @@ async def run_worker(db: Database, config: WorkerConfig, stop: asyncio.Event) ->
 
 
 async def serve(dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event) -> None:
+    """Runs the configured number of lanes until `stop`; each finishes its batch first."""
+    async with asyncio.TaskGroup() as lanes:
+        for lane in range(max(dispatcher.config.lanes, 1)):
+            lanes.create_task(_lane(dispatcher, wakeups, stop, prunes=lane == 0))
+
+
+async def _lane(
+    dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event, *, prunes: bool
+) -> None:
     config = dispatcher.config
-    events = [stop, dispatcher.receipt_arrived, *wakeups]
+    events = [stop, dispatcher.receipts.arrived, *wakeups]
     next_prune = time.monotonic()
     while not stop.is_set():
         for event in wakeups:
             event.clear()
         try:
-            if time.monotonic() >= next_prune:
+            if prunes and time.monotonic() >= next_prune:
                 await dispatcher.prune_receipts()
                 next_prune = time.monotonic() + _PRUNE_EVERY
             if await dispatcher.run_once():

@@ -12,15 +12,15 @@ array parameter that the database unfolds into a table (`json_each` on SQLite,
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.status import MessageStatus
 from opencomms.store.codec import dumps, loads
-from opencomms.store.tables import attempts, messages, operations, receipts
+from opencomms.store.tables import attempts, messages, operations
 
 NOTIFY_CHANNEL = "opencomms_queue"
 # Statuses with work left: sending (SCHEDULED, QUEUED) or a receipt to wait for (SENT, and
@@ -48,7 +48,7 @@ class Claim:
     route_index: int
     attempt_count: int
     lease_token: int
-    created_at: int
+    valid_from: int  # the validity period runs from the send time (scheduled) or creation
 
 
 async def claim(
@@ -92,9 +92,9 @@ async def claim(
                     "route_index",
                     "attempt_count",
                     "lease_token",
-                    "created_at",
                 )
-            )
+            ),
+            func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),
         )
     )
     return [
@@ -111,7 +111,7 @@ async def claim(
             r.route_index,
             r.attempt_count,
             r.lease_token,
-            r.created_at,
+            r.valid_from,
         )
         for r in await conn.execute(stmt)
     ]
@@ -126,7 +126,7 @@ def _rows_source(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
     return f"(SELECT {picks} FROM json_each(:rows)) AS v"
 
 
-async def _update_from(
+async def update_from(
     conn: AsyncConnection,
     sql: str,
     columns: Sequence[tuple[str, str]],
@@ -137,7 +137,7 @@ async def _update_from(
     if not rows:
         return set()
     source = _rows_source(conn.dialect.name, columns)
-    data = dumps([asdict(row) for row in rows])
+    data = dumps(list(rows))  # orjson writes dataclasses as objects, natively and fast
     result = await conn.execute(text(sql.format(rows=source)), {"rows": data, **params})
     return {row[0] for row in result}
 
@@ -177,13 +177,42 @@ async def start_handoffs(conn: AsyncConnection, rows: Sequence[Handoff], now: in
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
         " AND messages.status IN ('SCHEDULED', 'QUEUED') RETURNING messages.id"
     )
-    return await _update_from(conn, sql, _HANDOFF_COLUMNS, rows, now=now)
+    return await update_from(conn, sql, _HANDOFF_COLUMNS, rows, now=now)
 
 
-async def insert_attempts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class NewAttempt:
+    message_id: str
+    operation_id: str
+    account_sid: str
+    number: int
+    channel: str
+    sender: str  # JSON
+    recipient: str  # JSON
+
+
+_NEW_ATTEMPT_COLUMNS = (
+    ("message_id", "text"),
+    ("operation_id", "text"),
+    ("account_sid", "text"),
+    ("number", "int"),
+    ("channel", "text"),
+    ("sender", "text"),
+    ("recipient", "text"),
+)
+
+
+async def insert_attempts(conn: AsyncConnection, rows: Sequence[NewAttempt], now: int) -> None:
     """Attempt rows in status QUEUED: in flight from now until the channel answers."""
-    if rows:
-        await conn.execute(insert(attempts), rows)
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in _NEW_ATTEMPT_COLUMNS)
+    source = _rows_source(conn.dialect.name, _NEW_ATTEMPT_COLUMNS)
+    sql = (
+        f"INSERT INTO attempts ({names}, status, attempted_at, updated_at)"
+        f" SELECT {names}, 'QUEUED', :now, :now FROM {source}"
+    )
+    await conn.execute(text(sql), {"rows": dumps(list(rows)), "now": now})
 
 
 async def fail_stale_attempts(
@@ -241,7 +270,7 @@ async def write_messages(conn: AsyncConnection, rows: Sequence[MessageWrite], no
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
         " AND messages.status = v.expect RETURNING messages.id"
     )
-    return await _update_from(conn, sql, _WRITE_COLUMNS, rows, now=now)
+    return await update_from(conn, sql, _WRITE_COLUMNS, rows, now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +290,7 @@ async def reschedule(conn: AsyncConnection, rows: Sequence[Reschedule]) -> set[s
         " RETURNING messages.id"
     )
     columns = (("id", "text"), ("token", "int"), ("status", "text"), ("next_at", "int"))
-    return await _update_from(conn, sql, columns, rows)
+    return await update_from(conn, sql, columns, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +324,7 @@ async def write_attempts(conn: AsyncConnection, rows: Sequence[AttemptWrite], no
         ("error_code", "int"),
         ("error_message", "text"),
     )
-    return await _update_from(conn, sql, columns, rows, now=now)
+    return await update_from(conn, sql, columns, rows, now=now)
 
 
 async def extend_leases(
@@ -309,7 +338,7 @@ async def extend_leases(
     )
     rows = [_Token(id_, token) for id_, token in tokens.items()]
     columns = (("id", "text"), ("token", "int"))
-    return await _update_from(conn, sql, columns, rows, owner=owner, expires=expires)
+    return await update_from(conn, sql, columns, rows, owner=owner, expires=expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,159 +361,3 @@ async def load_operations(
         operations.c.id.in_(list(operation_ids))
     )
     return {r.id: (loads(r.content), loads(r.sender)) for r in await conn.execute(query)}
-
-
-@dataclass(frozen=True, slots=True)
-class LatestAttempt:
-    message_id: str
-    number: int
-    channel: str
-    recipient: list[dict[str, str]]
-    status: str
-    attempted_at: int
-    external_id: str | None
-
-
-async def latest_attempts(conn: AsyncConnection, message_ids: list[str]) -> list[LatestAttempt]:
-    """Each message's current attempt (the one its status reflects)."""
-    query = (
-        select(attempts)
-        .join(messages, messages.c.id == attempts.c.message_id)
-        .where(
-            attempts.c.message_id.in_(message_ids), attempts.c.number == messages.c.attempt_count
-        )
-    )
-    return [
-        LatestAttempt(
-            r.message_id,
-            r.number,
-            r.channel,
-            loads(r.recipient),
-            r.status,
-            r.attempted_at,
-            r.external_id,
-        )
-        for r in await conn.execute(query)
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptRow:
-    external_id: str
-    status: str
-    error_code: int | None
-    error_message: str | None
-    final: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptTarget:
-    """The attempt a receipt is about, and the message it belongs to."""
-
-    external_id: str
-    message_id: str
-    operation_id: str
-    number: int
-    attempt_status: str
-    is_current: bool  # the message's latest attempt: only then does it move the message
-    message_status: str
-
-
-async def receipt_targets(
-    conn: AsyncConnection, external_ids: Iterable[str]
-) -> dict[str, ReceiptTarget]:
-    query = (
-        select(
-            attempts.c.external_id,
-            attempts.c.message_id,
-            attempts.c.operation_id,
-            attempts.c.number,
-            attempts.c.status,
-            messages.c.attempt_count,
-            messages.c.status.label("message_status"),
-        )
-        .join(messages, messages.c.id == attempts.c.message_id)
-        .where(attempts.c.external_id.in_(list(external_ids)))
-    )
-    return {
-        r.external_id: ReceiptTarget(
-            r.external_id,
-            r.message_id,
-            r.operation_id,
-            r.number,
-            r.status,
-            r.number == r.attempt_count,
-            r.message_status,
-        )
-        for r in await conn.execute(query)
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptWrite:
-    """A receipt applied to a message not leased by the writer: guarded by status instead."""
-
-    id: str
-    expect: str
-    status: str
-    error_code: int | None
-    error_message: str | None
-    next_at: int | None
-
-
-async def write_receipt_statuses(
-    conn: AsyncConnection, rows: Sequence[ReceiptWrite], now: int
-) -> set[str]:
-    """Moves messages forward on receipts; a message whose status changed meanwhile is left
-    alone (status only moves forward, and whoever changed it got there first)."""
-    sql = (
-        "UPDATE messages SET status = v.status, error_code = v.error_code,"
-        " error_message = v.error_message, next_attempt_at = v.next_at,"
-        " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
-        " FROM {rows} WHERE messages.id = v.id AND messages.status = v.expect"
-        " RETURNING messages.id"
-    )
-    columns = (
-        ("id", "text"),
-        ("expect", "text"),
-        ("status", "text"),
-        ("error_code", "int"),
-        ("error_message", "text"),
-        ("next_at", "int"),
-    )
-    return await _update_from(conn, sql, columns, rows, now=now)
-
-
-async def keep_unmatched(conn: AsyncConnection, rows: Sequence[ReceiptRow], now: int) -> None:
-    if rows:
-        await conn.execute(insert(receipts), [{**asdict(r), "received_at": now} for r in rows])
-
-
-async def take_unmatched(conn: AsyncConnection, external_ids: Iterable[str]) -> list[ReceiptRow]:
-    """Removes and returns the waiting receipts for these ids, oldest first."""
-    ids = list(external_ids)
-    if not ids:
-        return []
-    stmt = (
-        delete(receipts)
-        .where(receipts.c.external_id.in_(ids))
-        .returning(
-            receipts.c.id,
-            receipts.c.external_id,
-            receipts.c.status,
-            receipts.c.error_code,
-            receipts.c.error_message,
-            receipts.c.final,
-        )
-    )
-    found = sorted(await conn.execute(stmt), key=lambda r: r.id)
-    return [
-        ReceiptRow(r.external_id, r.status, r.error_code, r.error_message, bool(r.final))
-        for r in found
-    ]
-
-
-async def prune_unmatched(conn: AsyncConnection, older_than: int) -> int:
-    """Drops receipts whose attempt never showed up (its send result was lost)."""
-    result = await conn.execute(delete(receipts).where(receipts.c.received_at < older_than))
-    return int(result.rowcount)

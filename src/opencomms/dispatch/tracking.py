@@ -1,0 +1,106 @@
+"""Following hand-offs after SENT: receipts pushed by channels, and overdue ones asked for.
+
+Pushed receipts are written in batches; one that names an id no attempt has yet is kept in the
+store until the send result recording that id arrives. A SENT message whose receipt is
+overdue (the worker that sent it died with the receipt in memory, say) is claimed like any
+due message and its channel asked; the answer is applied the same way.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opencomms.channels import Channel, Handoff, Receipt
+from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
+from opencomms.dispatch.writes import Writer
+from opencomms.store import operation_status, queue, receipts
+from opencomms.store.db import Database
+from opencomms.store.queue import Claim
+from opencomms.store.receipts import ReceiptRow
+
+log = logging.getLogger("opencomms.dispatch")
+
+
+@dataclass
+class ReceiptTracker:
+    db: Database
+    writer: Writer
+    channels: Mapping[str, Channel]
+    buffer: ReceiptBuffer
+    clock: Callable[[], int]
+    recheck_ms: int  # how long a SENT message waits for its receipt before asking
+    validity_ms: int  # past this, an unanswered receipt is given up on
+
+    async def apply_pushed(self) -> int:
+        """Writes the receipts channels pushed that no batch is about to fold in."""
+        if not self.buffer:
+            return 0
+        with self.buffer.take() as taken:
+            if not taken:
+                return 0
+            now = self.clock()
+            async with self.writer.write() as conn:
+                touched = await self.apply(conn, taken, now)
+                await operation_status.refresh(conn, touched, now)
+        return len(taken)
+
+    async def apply(self, conn: AsyncConnection, rows: list[ReceiptRow], now: int) -> set[str]:
+        """Applies receipts in the caller's transaction, keeping the unmatched ones for later;
+        returns the operations whose messages moved."""
+        if not rows:
+            return set()
+        targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
+        unmatched = [r for r in rows if r.external_id not in targets]
+        await receipts.keep_unmatched(conn, unmatched, now)
+        plan = fold(rows, targets, now, self.recheck_ms)
+        await queue.write_attempts(conn, plan.attempts, now)
+        moved = await receipts.write_receipt_statuses(conn, plan.messages, now)
+        return {t.operation_id for t in targets.values() if t.message_id in moved}
+
+    async def check_overdue(self, claims: list[Claim]) -> None:
+        """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
+        async with self.db.read() as conn:
+            latest = await receipts.latest_attempts(conn, [c.id for c in claims])
+        by_channel: dict[str, list[Handoff]] = defaultdict(list)
+        for attempt in latest:
+            if attempt.external_id is not None:
+                to = attempt.recipient[0]["address"]
+                handoff = Handoff(
+                    attempt.external_id, attempt.channel, to, attempt.number, attempt.attempted_at
+                )
+                by_channel[attempt.channel].append(handoff)
+        answers = [as_row(r) for r in await self._ask(by_channel)]
+        now = self.clock()
+        external_ids = [h.external_id for handoffs in by_channel.values() for h in handoffs]
+        with self.buffer.take(external_ids) as pushed:
+            async with self.writer.write() as conn:
+                waiting = await receipts.take_unmatched(conn, external_ids)
+                touched = await self.apply(conn, waiting + pushed + answers, now)
+                await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
+                await operation_status.refresh(conn, touched, now)
+
+    async def _ask(self, by_channel: dict[str, list[Handoff]]) -> list[Receipt]:
+        found: list[Receipt] = []
+        for channel_type, handoffs in by_channel.items():
+            channel = self.channels.get(channel_type)
+            if channel is None:
+                continue
+            try:
+                found += await channel.query(handoffs)
+            except Exception:
+                log.exception("channel %s could not be asked for receipts", channel.name)
+        return found
+
+    def _recheck(self, claim: Claim, now: int) -> queue.Reschedule:
+        """Asks again later, until the validity period ends: then the receipt is given up on."""
+        expired = now >= claim.valid_from + self.validity_ms
+        next_at = None if expired else now + self.recheck_ms
+        return queue.Reschedule(claim.id, claim.lease_token, claim.status, next_at)
+
+    async def prune(self, ttl_ms: int) -> int:
+        """Forgets receipts that never found their attempt (its send result was lost)."""
+        async with self.writer.write() as conn:
+            return await receipts.prune_unmatched(conn, self.clock() - ttl_ms)

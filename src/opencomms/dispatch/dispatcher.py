@@ -37,7 +37,6 @@ from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
-from opencomms.dispatch.writes import Writer
 from opencomms.domain import errors
 from opencomms.domain.status import MessageStatus
 from opencomms.store import operation_status, queue, receipts
@@ -65,7 +64,6 @@ class Dispatcher:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
-        self.writer = Writer(db)
         self.channels = channels
         self.config = config
         self.policy = RetryPolicy(
@@ -78,7 +76,6 @@ class Dispatcher:
         self.receipts = ReceiptBuffer()
         self.tracker = ReceiptTracker(
             db,
-            self.writer,
             channels,
             self.receipts,
             clock,
@@ -121,7 +118,7 @@ class Dispatcher:
         return len(batch) + await self.apply_receipts()
 
     async def claim(self) -> list[Claim]:
-        async with self.writer.write() as conn:
+        async with self.db.write() as conn:
             return await queue.claim(
                 conn,
                 owner=self.config.worker_id,
@@ -202,7 +199,7 @@ class Dispatcher:
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
     ) -> set[str]:
         """Transaction 2: the fenced write that must precede any channel call."""
-        async with self.writer.write() as conn:
+        async with self.db.write() as conn:
             owned = await queue.start_handoffs(conn, [p.handoff() for p in pending], now)
             failed = await queue.write_messages(conn, refusals, now)
             # Only a message tried before can have an attempt left in flight by a dead worker.
@@ -279,7 +276,7 @@ class Dispatcher:
     ) -> None:
         with self.receipts.take(sent) as in_hand:
             writes = self._outcomes(ready, results, in_hand, now)
-            async with self.writer.write() as conn:
+            async with self.db.write() as conn:
                 hit = await queue.write_messages(conn, [m for m, _ in writes], now)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):
@@ -331,7 +328,7 @@ class Dispatcher:
             except TimeoutError:
                 pass
             try:
-                async with self.writer.write() as conn:
+                async with self.db.write() as conn:
                     kept = await queue.extend_leases(
                         conn, self.config.worker_id, tokens, self._clock() + self.lease_ms
                     )

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.channels import Channel, Handoff, Receipt
 from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
-from opencomms.dispatch.writes import Writer
 from opencomms.store import operation_status, queue, receipts
 from opencomms.store.db import Database
 from opencomms.store.queue import Claim
@@ -27,7 +26,6 @@ log = logging.getLogger("opencomms.dispatch")
 @dataclass
 class ReceiptTracker:
     db: Database
-    writer: Writer
     channels: Mapping[str, Channel]
     buffer: ReceiptBuffer
     clock: Callable[[], int]
@@ -42,7 +40,7 @@ class ReceiptTracker:
             if not taken:
                 return 0
             now = self.clock()
-            async with self.writer.write() as conn:
+            async with self.db.write() as conn:
                 touched = await self.apply(conn, taken, now)
                 await operation_status.refresh(conn, touched, now)
         return len(taken)
@@ -76,7 +74,7 @@ class ReceiptTracker:
         now = self.clock()
         external_ids = [h.external_id for handoffs in by_channel.values() for h in handoffs]
         with self.buffer.take(external_ids) as pushed:
-            async with self.writer.write() as conn:
+            async with self.db.write() as conn:
                 waiting = await receipts.take_unmatched(conn, external_ids)
                 touched = await self.apply(conn, waiting + pushed + answers, now)
                 await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
@@ -102,5 +100,5 @@ class ReceiptTracker:
 
     async def prune(self, ttl_ms: int) -> int:
         """Forgets receipts that never found their attempt (its send result was lost)."""
-        async with self.writer.write() as conn:
+        async with self.db.write() as conn:
             return await receipts.prune_unmatched(conn, self.clock() - ttl_ms)

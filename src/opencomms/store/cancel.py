@@ -3,8 +3,9 @@
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from opencomms.domain.status import NOT_HANDED_OFF, MessageStatus, OperationStatus
-from opencomms.store.tables import attempts, messages, operations
+from opencomms.domain.status import NOT_HANDED_OFF, MessageStatus
+from opencomms.store import operation_status
+from opencomms.store.tables import attempts, messages
 
 
 async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -> int:
@@ -14,6 +15,15 @@ async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -
     a channel right now and is left alone. Bumping the fencing token makes any worker that
     claimed a canceled message fail its hand-off write, so it never reaches a channel.
     """
+    not_handed_off = [s.value for s in NOT_HANDED_OFF]
+    if conn.dialect.name == "postgresql":
+        # Wait for any worker's hand-off write on these rows to commit first: the UPDATE
+        # below then runs on a fresh snapshot and sees that worker's in-flight attempt.
+        await conn.execute(
+            select(messages.c.id)
+            .where(messages.c.operation_id == operation_id, messages.c.status.in_(not_handed_off))
+            .with_for_update()
+        )
     in_flight = exists(
         select(attempts.c.id).where(
             and_(
@@ -26,7 +36,7 @@ async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -
         update(messages)
         .where(
             messages.c.operation_id == operation_id,
-            messages.c.status.in_([s.value for s in NOT_HANDED_OFF]),
+            messages.c.status.in_(not_handed_off),
             ~in_flight,
         )
         .values(
@@ -38,12 +48,5 @@ async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -
             updated_at=now,
         )
     )
-    await conn.execute(
-        update(operations)
-        .where(
-            operations.c.id == operation_id,
-            operations.c.status.in_([OperationStatus.SCHEDULED, OperationStatus.PROCESSING]),
-        )
-        .values(status=OperationStatus.CANCELED, updated_at=now)
-    )
+    await operation_status.refresh(conn, {operation_id}, now)
     return int(result.rowcount)

@@ -12,6 +12,7 @@ from opencomms.domain import errors
 from opencomms.domain.routing import Sender
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
+from opencomms.store import queue
 from opencomms.store.codec import dumps
 from opencomms.store.tables import messages, operations
 
@@ -163,3 +164,4 @@ async def insert_send(
         )
     )
     await _bulk_insert(conn, message_records(account_sid, operation_id, prepared, now))
+    await queue.notify(conn)  # wakes PostgreSQL workers when this commits

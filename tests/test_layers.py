@@ -1,4 +1,4 @@
-"""The import rules of docs/ARCHITECTURE.md: top layers may import bottom ones, never the reverse."""
+"""The import rules of docs/ARCHITECTURE.md: upper layers import lower ones, never back."""
 
 import ast
 from pathlib import Path

@@ -26,6 +26,7 @@ class ServerProcess:
     account_sid: str
     auth_token: str
     log: Path
+    database_url: str = ""
 
     @property
     def auth(self) -> tuple[str, str]:
@@ -68,7 +69,7 @@ def start_server(
         process = subprocess.Popen(
             command, cwd=workdir, env=environment, stdout=out, stderr=subprocess.STDOUT
         )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", sid, token, log)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", sid, token, log, database_url)
     wait_ready(server)
     return server
 

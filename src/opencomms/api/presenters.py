@@ -53,7 +53,7 @@ def _attempt(attempt: AttemptRecord, info_url: str) -> wire.Attempt:
         )
     return wire.Attempt(
         from_=attempt.sender,
-        to=[attempt.recipient],
+        to=attempt.recipient,
         status=attempt.status,
         attempted_at=rfc3339(attempt.attempted_at) or "",
         info_url=info_url,

@@ -9,7 +9,7 @@ class AttemptRecord:
     number: int
     channel: str
     sender: dict[str, Any]
-    recipient: dict[str, Any]
+    recipient: list[dict[str, Any]]  # the attempt's `to`, as the spec shapes it
     status: str
     attempted_at: int
     error_code: int | None

@@ -26,44 +26,41 @@ auth, or set OPENCOMMS_BENCH_PG_URL to another admin URL):
     .venv/bin/python bench/accept.py --database sqlite --runs 10 --requests 1000
 
 The server logs warnings only, to server.log in its temporary directory; its last lines are
-shown if it fails to start.
+shown if it fails to start. The process and database plumbing is in bench/common.py.
 """
 
 import argparse
 import asyncio
 import math
-import os
-import secrets
-import signal
-import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import asyncpg
 import httpx
 import orjson
-import psutil  # type: ignore[import-untyped]
 
-PG_ADMIN_URL = os.environ.get(
-    "OPENCOMMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+from common import (
+    JSON_HEADERS,
+    BenchError,
+    CpuMeter,
+    CpuUse,
+    Credentials,
+    api_client,
+    database,
+    server,
 )
-HOST = "127.0.0.1"
+
 GOAL_P99_MS = 250.0
 RECIPIENTS = 10_000
 WARMUP_RUNS = 3
 CONCURRENCY = 16
 SMALL_TOTAL = 3_000
 SMALL_WARMUP = 100
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-COMMAND_TIMEOUT_S = 120.0
-REQUEST_TIMEOUT_S = 120.0
 AREA_CODES = ("206", "415")
 TEXT = "Hi {{ first }} {{ last }}, your code is {{ code }}"
 TAGS = {
@@ -73,30 +70,6 @@ TAGS = {
     "priority": "high",
     "batch": "b-0001",
 }
-JSON_HEADERS = {"content-type": "application/json"}
-
-
-class BenchError(RuntimeError):
-    """The server did not start, or answered something other than a 202."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    account_sid: str
-    auth_token: str
-
-    @classmethod
-    def new(cls) -> "Credentials":
-        return cls("AC" + secrets.token_hex(16), secrets.token_hex(16))
-
-
-@dataclass(frozen=True)
-class Cpu:
-    """CPU seconds the server process and this client used during one measurement."""
-
-    server_s: float
-    client_s: float
-    wall_s: float
 
 
 @dataclass(frozen=True)
@@ -104,7 +77,7 @@ class Latency:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    cpu: Cpu
+    cpu: CpuUse
 
 
 @dataclass(frozen=True)
@@ -113,7 +86,7 @@ class Throughput:
     per_second: float
     p50_ms: float
     p99_ms: float
-    cpu: Cpu
+    cpu: CpuUse
 
 
 @dataclass(frozen=True)
@@ -153,164 +126,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-# Processes and databases.
-
-
-def opencomms_command() -> list[str]:
-    script = Path(sys.executable).with_name("opencomms")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "opencomms"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(credentials: Credentials) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("OPENCOMMS_DATABASE_URL", None)
-    env.update(
-        OPENCOMMS_ACCOUNT_SID=credentials.account_sid,
-        OPENCOMMS_AUTH_TOKEN=credentials.auth_token,
-        OPENCOMMS_LOG_LEVEL="warning",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-@contextmanager
-def log_file(path: Path) -> Iterator[TextIO]:
-    with path.open("w") as handle:
-        yield handle
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    if not path.exists():
-        return ""
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-async def run_command(args: list[str], cwd: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    try:
-        output, _ = await asyncio.wait_for(process.communicate(), COMMAND_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise BenchError(f"{' '.join(args)} took over {COMMAND_TIMEOUT_S} s") from None
-    if process.returncode != 0:
-        raise BenchError(f"{' '.join(args)} failed:\n{output.decode(errors='replace')}")
-
-
-@asynccontextmanager
-async def postgres_database(workdir: Path) -> AsyncIterator[str]:
-    """A new, migrated PostgreSQL database, dropped afterwards."""
-    name = "opencomms_bench_" + secrets.token_hex(4)
-    admin = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    try:
-        await run_command([*opencomms_command(), "migrate", "--database-url", url], workdir)
-        yield url
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
-
-@asynccontextmanager
-async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'opencomms.db'}"
-        return
-    async with postgres_database(workdir) as url:
-        yield url
-
-
-async def wait_ready(process: asyncio.subprocess.Process, base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.returncode is not None:
-                raise BenchError(f"the server exited with {process.returncode}:\n{log_tail(log)}")
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise BenchError(f"the server was not ready within {READY_TIMEOUT_S} s:\n{log_tail(log)}")
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-
-
-@asynccontextmanager
-async def server(
-    database_url: str, workdir: Path, credentials: Credentials
-) -> AsyncIterator[tuple[str, int]]:
-    """A running `opencomms serve --no-worker`: yields its base URL and process id."""
-    port = free_port()
-    args = [*opencomms_command(), "serve", "--no-worker", "--host", HOST, "--port", str(port)]
-    log = workdir / "server.log"
-    with log_file(log) as output:
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            "--database-url",
-            database_url,
-            cwd=workdir,
-            env=server_env(credentials),
-            stdout=output,
-            stderr=output,
-        )
-    try:
-        base_url = f"http://{HOST}:{port}"
-        await wait_ready(process, base_url, log)
-        yield base_url, process.pid
-    finally:
-        await stop(process)
-
-
 # Measurements.
-
-
-class CpuMeter:
-    """CPU seconds of the server process and of this one, over a measured stretch."""
-
-    def __init__(self, server_pid: int) -> None:
-        self.server = psutil.Process(server_pid)
-        self.client = psutil.Process()
-        self.start = (self._used(self.server), self._used(self.client), time.perf_counter())
-
-    @staticmethod
-    def _used(process: psutil.Process) -> float:
-        times = process.cpu_times()
-        return float(times.user + times.system)
-
-    def read(self) -> Cpu:
-        server_s, client_s, wall = self.start
-        return Cpu(
-            server_s=self._used(self.server) - server_s,
-            client_s=self._used(self.client) - client_s,
-            wall_s=time.perf_counter() - wall,
-        )
 
 
 async def timed_post(client: httpx.AsyncClient, body: bytes) -> float:
@@ -327,7 +143,7 @@ async def measure_big(client: httpx.AsyncClient, server_pid: int, runs: int) -> 
     body = send_body(RECIPIENTS)
     for _ in range(WARMUP_RUNS):
         await timed_post(client, body)
-    meter = CpuMeter(server_pid)
+    meter = CpuMeter({"server": server_pid})
     times = [await timed_post(client, body) for _ in range(runs)]
     return Latency(percentile(times, 0.5), percentile(times, 0.99), max(times), meter.read())
 
@@ -351,20 +167,11 @@ async def post_concurrently(client: httpx.AsyncClient, body: bytes, total: int) 
 async def measure_small(client: httpx.AsyncClient, server_pid: int, total: int) -> Throughput:
     body = send_body(1)
     await post_concurrently(client, body, SMALL_WARMUP)
-    meter = CpuMeter(server_pid)
+    meter = CpuMeter({"server": server_pid})
     times = await post_concurrently(client, body, total)
     cpu = meter.read()
     return Throughput(
         total, total / cpu.wall_s, percentile(times, 0.5), percentile(times, 0.99), cpu
-    )
-
-
-def api_client(base_url: str, credentials: Credentials) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=base_url,
-        auth=(credentials.account_sid, credentials.auth_token),
-        timeout=REQUEST_TIMEOUT_S,
-        limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY),
     )
 
 
@@ -374,9 +181,10 @@ async def bench_database(kind: str, runs: int, total: int) -> Result:
         workdir = Path(temp)
         async with (
             database(kind, workdir) as url,
-            server(url, workdir, credentials) as (base_url, pid),
-            api_client(base_url, credentials) as client,
+            server(url, workdir, credentials, worker=False) as running,
+            api_client(running.base_url, credentials, CONCURRENCY) as client,
         ):
+            base_url, pid = running.base_url, running.pid
             print(f"[{kind}] server on {base_url} (pid {pid}); {runs} runs of {RECIPIENTS:,}")
             big = await measure_big(client, pid, runs)
             print(
@@ -391,12 +199,13 @@ async def bench_database(kind: str, runs: int, total: int) -> Result:
 # Report.
 
 
-def cpu_note(cpu: Cpu, requests: int) -> str:
+def cpu_note(cpu: CpuUse, requests: int) -> str:
+    server_s, client_s = cpu.seconds["server"], cpu.seconds["client"]
     return (
-        f"server {cpu.server_s / requests * 1000:.2f} ms CPU/req "
-        f"({cpu.server_s / cpu.wall_s:.0%} of a core), "
-        f"client {cpu.client_s / requests * 1000:.2f} ms CPU/req "
-        f"({cpu.client_s / cpu.wall_s:.0%} of a core)"
+        f"server {server_s / requests * 1000:.2f} ms CPU/req "
+        f"({server_s / cpu.wall_s:.0%} of a core), "
+        f"client {client_s / requests * 1000:.2f} ms CPU/req "
+        f"({client_s / cpu.wall_s:.0%} of a core)"
     )
 
 

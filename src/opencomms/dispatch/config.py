@@ -33,7 +33,10 @@ ENVIRONMENT = {
 @dataclass(frozen=True)
 class WorkerConfig:
     worker_id: str = field(default_factory=_default_worker_id)
-    batch_size: int = 500  # messages claimed (and written) per transaction
+    # Messages claimed (and written) per transaction: 1,000 drains 100,000 sandbox messages
+    # on SQLite about a third faster than 500 (bench/drain.py); larger batches hold the
+    # SQLite write lock longer against API writes for little more.
+    batch_size: int = 1000
     lease_seconds: float = 30.0  # a dead worker's messages go to another after this
     poll_interval: float = 0.5  # the safety-net poll, also what bounds a schedule's lateness
     max_attempts: int = 5  # hand-offs per message before it FAILS with 30001

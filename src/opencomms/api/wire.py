@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from opencomms.domain.routing import Address, SenderSpec
+from opencomms.domain.routing import Address, sender_spec
 from opencomms.domain.send import Recipient, SendCommand
 
 _ENUM_UPPER = "channel"
@@ -49,20 +49,6 @@ def _recipient(item: dict[str, Any]) -> Recipient:
     return Recipient([], item["profileId"], item["memoryStoreId"], variables)
 
 
-def _sender(item: dict[str, Any] | None) -> SenderSpec | None:
-    if item is None:
-        return None
-    control = item.get("channels") or {}
-    return SenderSpec(
-        address=item.get("address"),
-        channel=item.get("channel"),
-        sender_id=item.get("senderId"),
-        sender_pool_id=item.get("senderPoolId"),
-        filter_in=tuple(control.get("filterIn") or ()),
-        priority={p["channel"]: p["priority"] for p in control.get("priority") or []},
-    )
-
-
 _RECIPIENT_PATH = re.compile(r"^\$\.to\[(\d+)\]")
 _TOP_PATH = re.compile(r"^\$\.(\w+)")
 
@@ -95,7 +81,7 @@ def send_command(body: dict[str, Any], invalid: frozenset[str] = frozenset()) ->
             for i, item in enumerate(to if isinstance(to, list) else [])
         ],
         content={} if "content" in fields else body["content"],
-        sender=None if "from" in fields else _sender(body.get("from")),
+        sender=None if "from" in fields else sender_spec(body.get("from")),
         tags={} if "tags" in fields else body.get("tags") or {},
         send_at=schedule.get("sendAt") if schedule else None,
     )

@@ -34,7 +34,7 @@ ENVIRONMENT = {
 class WorkerConfig:
     worker_id: str = field(default_factory=_default_worker_id)
     # Messages claimed (and written) per transaction: 1,000 drains 100,000 sandbox messages
-    # on SQLite about a third faster than 500 (bench/drain.py); larger batches hold the
+    # on SQLite over a quarter faster than 500 (bench/drain.py); larger batches hold the
     # SQLite write lock longer against API writes for little more.
     batch_size: int = 1000
     lease_seconds: float = 30.0  # a dead worker's messages go to another after this

@@ -5,25 +5,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opencomms.dispatch.render import ContentTemplate
-from opencomms.domain.routing import Address, Route, Sender, SenderSpec, plan_routes
+from opencomms.domain.routing import (
+    Address,
+    Route,
+    Sender,
+    SenderSpec,
+    plan_routes,
+    sender_spec,
+)
 from opencomms.store.codec import dumps
 
 _CACHE_SIZE = 256
-
-
-def sender_spec(sender: dict[str, Any] | None) -> SenderSpec | None:
-    """The operation's stored `from` (request JSON, camelCase) in domain terms."""
-    if sender is None:
-        return None
-    control = sender.get("channels") or {}
-    return SenderSpec(
-        address=sender.get("address"),
-        channel=sender.get("channel"),
-        sender_id=sender.get("senderId"),
-        sender_pool_id=sender.get("senderPoolId"),
-        filter_in=tuple(control.get("filterIn") or ()),
-        priority={p["channel"]: p["priority"] for p in control.get("priority") or []},
-    )
 
 
 def addresses(recipient: dict[str, Any]) -> list[Address]:

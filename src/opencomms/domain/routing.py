@@ -8,7 +8,7 @@ it, so every message can show a complete `from` as the spec's MessageSender dema
 import hashlib
 from dataclasses import dataclass, field
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 SMS, RCS, WHATSAPP = "SMS", "RCS", "WHATSAPP"
 PHONE = "PHONE"
@@ -63,6 +63,22 @@ class SenderSpec:
     sender_pool_id: str | None = None
     filter_in: tuple[str, ...] = ()
     priority: dict[str, int] = field(default_factory=dict)
+
+
+def sender_spec(data: dict[str, Any] | None) -> SenderSpec | None:
+    """A request's `from` (address/channel, senderId, or senderPoolId with channel control),
+    as the request gave it and the operation stores it, in domain terms."""
+    if data is None:
+        return None
+    control = data.get("channels") or {}
+    return SenderSpec(
+        address=data.get("address"),
+        channel=data.get("channel"),
+        sender_id=data.get("senderId"),
+        sender_pool_id=data.get("senderPoolId"),
+        filter_in=tuple(control.get("filterIn") or ()),
+        priority={p["channel"]: p["priority"] for p in control.get("priority") or []},
+    )
 
 
 @dataclass(frozen=True, slots=True)

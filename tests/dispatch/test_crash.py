@@ -53,13 +53,14 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing_recorded(
     db: Database, db_url: str
 ) -> None:
     op = await send(db, body(*[f"+1415555{i:04d}" for i in range(60)]))
-    # Batches of 20 that take a second to send: the kill lands inside the second one.
+    # Batches of 20 that take four seconds to send: the kill lands inside the second one,
+    # even on a loaded machine.
     doomed = start_worker(
         db_url,
         worker_id="doomed",
         batch_size="20",
         lease_seconds="2",
-        sandbox_latency="0.05",
+        sandbox_latency="0.2",
         send_concurrency="1",
     )
     try:

@@ -25,13 +25,14 @@ def json_path(prefix: str, parts: list[str | int]) -> str:
 _EXPLAINED = 1000  # past this many, problems are only located, not explained
 
 
-def check(validator: Any, instance: Any, prefix: str = "$") -> list[Problem]:
+def check_send_request(body: Any) -> list[Problem]:
+    """Every way a SendMessages body breaks the spec's schema, each with its JSON path."""
     problems: list[Problem] = []
-    for error in validator.iter_errors(instance):
+    for error in spec.validator("SendMessagesRequest").iter_errors(body):
         if len(problems) < _EXPLAINED:
-            problems.extend(_translate(error, instance, prefix))
+            problems.extend(_translate(error, body, "$"))
         else:
-            where = json_path(prefix, list(error.instance_path))
+            where = json_path("$", list(error.instance_path))
             problems.append(Problem(errors.INVALID_PARAMETER, _short(error.message), where))
     return problems
 

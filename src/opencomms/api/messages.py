@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from opencomms import ids
-from opencomms.api import body_check, filters, pagination, presenters, spec, wire
+from opencomms.api import body_check, filters, pagination, presenters, wire
 from opencomms.api.deps import Account, BaseUrl, State
 from opencomms.api.presenters import operation_uri
 from opencomms.api.responses import JSONResponse
@@ -53,7 +53,7 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
     body = await read_json_object(request)
     wire.normalize_enums(body)
-    problems = body_check.check(spec.validator("SendMessagesRequest"), body)
+    problems = body_check.check_send_request(body)
     refused = frozenset(p.context for p in problems if p.context)
     try:
         prepared = prepare(wire.send_command(body, refused))

@@ -9,8 +9,6 @@ from pydantic.alias_generators import to_camel
 from opencomms.domain.routing import Address, sender_spec
 from opencomms.domain.send import Recipient, SendCommand
 
-_ENUM_UPPER = "channel"
-
 
 def normalize_enums(body: dict[str, Any]) -> None:
     """Upper-cases channel enums in place: Twilio's guides write them in lower case (decision 4)."""

@@ -178,7 +178,7 @@ class Dispatcher:
         plan = self._plans.get(claim.operation_id)
         routes = plan.routes(claim.recipient)
         if claim.route_index >= len(routes):
-            return GiveUp(errors.NO_ROUTE, "No sender and channel can reach this recipient")
+            return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
         if claim.content is None:
             try:
                 rendered = plan.content.render(claim.variables)
@@ -243,7 +243,7 @@ class Dispatcher:
         channel = self.channels.get(item.route.sender.channel)
         if channel is None:
             return PermanentDeliveryError(
-                errors.NO_ROUTE, f"No channel is configured for {item.route.sender.channel}"
+                errors.CANNOT_ROUTE, f"No channel is configured for {item.route.sender.channel}"
             )
         try:
             result = await channel.send(item.outbound)

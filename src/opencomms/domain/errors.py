@@ -32,7 +32,9 @@ QUEUE_OVERFLOW = 30001
 VALIDITY_EXPIRED = 30036
 RENDER_FAILED = 30410
 RCS_NOT_ENABLED = 61337
-NO_ROUTE = 21612
+
+
+NO_ROUTE_MESSAGE = "No sender and channel can reach this recipient"
 
 
 def info_url(code: int) -> str:

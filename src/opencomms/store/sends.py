@@ -16,8 +16,6 @@ from opencomms.store import queue
 from opencomms.store.codec import dumps
 from opencomms.store.tables import messages, operations
 
-_NO_ROUTE = "No sender and channel can reach this recipient"
-
 
 class _MemoJson:
     """Serializes values shared by many rows (the same tags dict, the same sender) once."""
@@ -74,7 +72,7 @@ def message_records(
         variables = recipient.variables
         sender = route_sender or unreachable
         if route_sender is None:
-            status, due, code, why = _FAILED, None, errors.NO_ROUTE, _NO_ROUTE
+            status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
         else:
             status = _QUEUED if send_at is None else _SCHEDULED
             due, code, why = send_at or now, None, None

@@ -294,6 +294,7 @@ async def run(kinds: list[str], options: Options) -> list[Result]:
 
 def main() -> None:
     kinds, options = parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         asyncio.run(run(kinds, options))
     except TimeoutError:

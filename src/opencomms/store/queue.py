@@ -97,23 +97,10 @@ async def claim(
             func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),
         )
     )
+    rows = (await conn.execute(stmt)).all()  # one fetch, positional: 1,000 rows per batch
     return [
-        Claim(
-            r.id,
-            r.operation_id,
-            r.account_sid,
-            r.status,
-            loads(r.recipient),
-            loads(r.variables) or {},
-            r.content,
-            r.channel,
-            r.sender,
-            r.route_index,
-            r.attempt_count,
-            r.lease_token,
-            r.valid_from,
-        )
-        for r in await conn.execute(stmt)
+        Claim(id_, op, account, status, loads(to), loads(variables) or {}, *rest)
+        for (id_, op, account, status, to, variables, *rest) in rows
     ]
 
 

@@ -4,7 +4,7 @@ import httpx
 
 from opencomms.store import accounts
 from opencomms.store.accounts import NewCredential, SecretBox
-from opencomms.store.db import Database
+from opencomms.store.db import Database, open_database
 from tests.api.test_send import SIMPLE
 from tests.conftest import make_client, new_account
 
@@ -68,3 +68,16 @@ def test_secrets_are_not_stored_in_clear(box: SecretBox) -> None:
     assert box.open(sealed) == "0123456789abcdef0123456789abcdef"
     assert SecretBox("another key").open(sealed) is None
     assert accounts.hash_secret("s") != "s"
+
+
+async def test_readiness_reports_an_unreachable_database() -> None:
+    unreachable = open_database("postgresql://nobody@127.0.0.1:1/none")
+    try:
+        async with make_client(unreachable, None) as anonymous:
+            response = await anonymous.get("/readyz")
+            alive = await anonymous.get("/healthz")
+    finally:
+        await unreachable.dispose()
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["code"] == 20503
+    assert alive.status_code == 200

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from opencomms.api.deps import State
-from opencomms.api.responses import JSONResponse
+from opencomms.api.responses import JSONResponse, one_error
 from opencomms.domain import errors
 
 router = APIRouter(tags=["Health"])
@@ -25,17 +25,6 @@ async def readyz(app: State) -> Any:
         async with app.db.read() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as error:  # any failure to reach the database means not ready
-        return JSONResponse(
-            {
-                "errors": [
-                    {
-                        "code": errors.SERVICE_UNAVAILABLE,
-                        "message": str(error)[:200],
-                        "infoUrl": errors.info_url(errors.SERVICE_UNAVAILABLE),
-                        "context": None,
-                    }
-                ]
-            },
-            status_code=503,
-        )
+        message = f"The database is not reachable: {str(error)[:200]}"
+        return one_error(503, errors.SERVICE_UNAVAILABLE, message)
     return JSONResponse({"status": "ready"})

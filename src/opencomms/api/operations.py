@@ -34,7 +34,6 @@ async def list_operations(
         records = await reads.list_operations(
             conn, account, operation_filter, before_id=before, limit=size + 1
         )
-        records = records[: size + 1]
         stats = await reads.operation_stats(conn, [r.id for r in records[:size]])
     self_token, next_token = pagination.page(before, [r.id for r in records], size)
     body = wire.OperationList(

@@ -53,8 +53,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing_recorded(
     db: Database, db_url: str
 ) -> None:
     op = await send(db, body(*[f"+1415555{i:04d}" for i in range(60)]))
-    # Batches of 20 that take four seconds to send: the kill lands inside the second one,
-    # even on a loaded machine.
+    # One lane, batches of 20 that take four seconds to send: the kill lands inside the
+    # second batch, even on a loaded machine. (With two lanes both first batches finish
+    # together and the kill could fall between batches.)
     doomed = start_worker(
         db_url,
         worker_id="doomed",
@@ -62,6 +63,7 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing_recorded(
         lease_seconds="2",
         sandbox_latency="0.2",
         send_concurrency="1",
+        worker_lanes="1",
     )
     try:
 

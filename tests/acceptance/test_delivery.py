@@ -108,15 +108,18 @@ def test_seek_finds_a_message_by_its_channel_id(live: ServerProcess) -> None:
 
 def test_cancel_stops_a_scheduled_send_for_good(live: ServerProcess) -> None:
     http = httpx.Client(base_url=live.base_url, auth=live.auth)
-    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+    send_at = time.time() + 5
     body = {
         "to": [{"address": "+14155550102", "channel": "PHONE"}],
         "content": {"text": "x"},
-        "schedule": {"sendAt": [soon]},
+        "schedule": {"sendAt": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(send_at))]},
     }
     operation_id = http.post("/v1/Messages", json=body).json()["operationId"]
     assert http.post(f"/v1/Messages/Operations/{operation_id}/Cancel").status_code == 202
-    time.sleep(4)  # past sendAt: the worker had its chance
+    assert time.time() < send_at, (
+        "the cancel must come before sendAt for this test to mean anything"
+    )
+    time.sleep(max(0.0, send_at - time.time()) + 1.5)  # past sendAt: the worker had its chance
     operation = http.get(f"/v1/Messages/Operations/{operation_id}").json()
     assert operation["status"] == "CANCELED"
     assert operation["stats"]["canceled"] == 1

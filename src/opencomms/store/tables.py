@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -146,4 +147,64 @@ receipts = Table(
     Column("received_at", BigInteger, nullable=False),
     Index("ix_receipts_external", "external_id"),
     Index("ix_receipts_received", "received_at"),
+)
+
+# The sender inventory. Declared in the config file and synced on start (store/senders.py);
+# a sender no longer declared is DEACTIVATED, never deleted, so old messages still show it.
+senders = Table(
+    "senders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("route", String(64), nullable=False),
+    Column("mps", Float, nullable=False, default=0.0),
+    Column("display_name", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("tags", Text, nullable=False, default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_senders_account_address", "account_sid", "channel", "address", unique=True),
+)
+
+# Pools are created through the API; their members are senders of the same account.
+sender_pools = Table(
+    "sender_pools",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("tags", Text, nullable=False, default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index("ix_sender_pools_account_id", "account_sid", "id"),
+)
+
+sender_pool_senders = Table(
+    "sender_pool_senders",
+    metadata,
+    Column("pool_id", String(64), primary_key=True),
+    Column("sender_id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_sender_pool_senders_sender", "sender_id"),
+)
+
+# What a pool create or member change did (the spec's SenderPoolOperation).
+sender_pool_operations = Table(
+    "sender_pool_operations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("pool_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("total", Integer, nullable=False, default=0),
+    Column("queued", Integer, nullable=False, default=0),
+    Column("created", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_sender_pool_operations_account_id", "account_sid", "id"),
 )

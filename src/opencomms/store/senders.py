@@ -12,7 +12,7 @@ from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import senders
 
 
-def _record(row: Any) -> SenderRecord:
+def record_of(row: Any) -> SenderRecord:
     return SenderRecord(
         id=row.id,
         account_sid=row.account_sid,
@@ -31,7 +31,7 @@ def _record(row: Any) -> SenderRecord:
 async def sync_declared(conn: AsyncConnection, declared: Sequence[SenderRecord], now: int) -> None:
     """Makes the table match the declaration: new senders inserted, changed ones updated
     (keeping their id and creation time), senders no longer declared DEACTIVATED."""
-    existing = {r.id: r for r in map(_record, (await conn.execute(select(senders))).all())}
+    existing = {r.id: r for r in map(record_of, (await conn.execute(select(senders))).all())}
     for sender in declared:
         values = {
             "account_sid": sender.account_sid,
@@ -76,10 +76,10 @@ async def for_account(
     if active_only:
         stmt = stmt.where(senders.c.status == SenderStatus.ACTIVATED.value)
     rows = (await conn.execute(stmt.order_by(senders.c.id))).all()
-    return [_record(row) for row in rows]
+    return [record_of(row) for row in rows]
 
 
 async def get(conn: AsyncConnection, account_sid: str, sender_id: str) -> SenderRecord | None:
     stmt = select(senders).where(senders.c.account_sid == account_sid, senders.c.id == sender_id)
     row = (await conn.execute(stmt)).first()
-    return _record(row) if row is not None else None
+    return record_of(row) if row is not None else None

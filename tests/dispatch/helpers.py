@@ -18,7 +18,6 @@ from opencomms.channels import (
     ReceiptSink,
     SandboxChannel,
     SendResult,
-    registry,
 )
 from opencomms.clock import now_ms
 from opencomms.dispatch import Dispatcher, WorkerConfig
@@ -81,7 +80,11 @@ def dispatcher(
     channel = sandbox or SandboxChannel(clock=clock)
     settings = WorkerConfig(**{"worker_id": "w-test", **config})
     return Dispatcher(
-        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: rand
+        db,
+        dict.fromkeys(["SMS", "RCS", "WHATSAPP"], channel),
+        settings,
+        clock=clock,
+        rand=lambda: rand,
     )
 
 
@@ -180,7 +183,11 @@ def dispatcher_on(
 ) -> Dispatcher:
     settings = WorkerConfig(**{"worker_id": "w-test", **config})
     return Dispatcher(
-        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: 1.0
+        db,
+        dict.fromkeys(["SMS", "RCS", "WHATSAPP"], channel),
+        settings,
+        clock=clock,
+        rand=lambda: 1.0,
     )
 
 

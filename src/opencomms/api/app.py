@@ -22,7 +22,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.opencomms = AppState(
-        db=db, box=SecretBox(settings.secret_key), public_url=settings.public_url
+        db=db, box=SecretBox(settings.secret_key), public_url=settings.public_url, settings=settings
     )
     errors.install(app)
     app.include_router(health.router)

@@ -99,8 +99,6 @@ def scripted_receipts(to: str, external_id: str) -> list[Receipt]:
 
 
 class SandboxChannel:
-    name = "sandbox"
-
     def __init__(
         self,
         *,
@@ -108,7 +106,9 @@ class SandboxChannel:
         latency: float = 0.0,
         inbox: SandboxInbox | None = None,
         clock: Callable[[], int] = now_ms,
+        name: str = "sandbox",
     ) -> None:
+        self.name = name  # the route it plays
         self.delay_ms = int(delay * 1000)
         self.latency = latency  # seconds each send takes, as a network round trip would
         self.inbox = inbox if inbox is not None else SandboxInbox()

@@ -15,6 +15,7 @@ from opencomms.cli import runtime
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
 from opencomms.store.db import DatabaseUrlError
+from opencomms.store.inventory import NoBootstrapAccount
 
 app = typer.Typer(
     help="OpenComms: Twilio's Communications API v1, self-hosted.", no_args_is_help=True
@@ -25,6 +26,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 config_app = typer.Typer(help="The TOML config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+senders_app = typer.Typer(help="The sender inventory (declared in the config file).")
+app.add_typer(senders_app, name="senders", no_args_is_help=True)
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[
@@ -116,6 +119,37 @@ def keys_create(
     _print({"sid": credential.sid, "secret": credential.secret, "accountSid": account}, as_json)
 
 
+@senders_app.command("list")
+def senders_list(
+    database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None
+) -> None:
+    """Show every sender in the database, with its id, route and rate."""
+    found = asyncio.run(runtime.list_senders(_settings(config, database_url=database_url)))
+    rows = [
+        {
+            "id": s.id,
+            "accountSid": s.account_sid,
+            "channel": s.channel.value,
+            "address": s.address,
+            "route": s.route,
+            "mps": s.mps,
+            "status": s.status.value,
+            "displayName": s.display_name,
+            "tags": s.tags,
+        }
+        for s in found
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        mps = f"{row['mps']:g} mps" if row["mps"] else "unlimited"
+        print(
+            f"{row['id']}  {row['accountSid']}  {row['channel']:<8} {row['address']:<24}"
+            f" route={row['route']}  {mps}  {row['status']}"
+        )
+
+
 def _settings(config: str | None, **options: Any) -> Settings:
     return load_settings(config_file=config, **options)
 
@@ -140,7 +174,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
         app()
-    except (runtime.SchemaOutOfDate, DatabaseUrlError) as error:
+    except (runtime.SchemaOutOfDate, DatabaseUrlError, NoBootstrapAccount) as error:
         console.print(f"[red]error:[/red] {error}")
         raise SystemExit(2) from error
     except ConfigError as error:

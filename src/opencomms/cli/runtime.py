@@ -8,8 +8,10 @@ import uvicorn
 from rich.console import Console
 
 from opencomms.api.app import create_app
+from opencomms.clock import now_ms
 from opencomms.config import Settings, with_key
-from opencomms.store import accounts
+from opencomms.domain.senders import SenderRecord
+from opencomms.store import accounts, inventory
 from opencomms.store import migrate as migrations
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
@@ -49,10 +51,19 @@ async def ensure_account(
             console.print(f"  OPENCOMMS_AUTH_TOKEN={created.secret}")
 
 
+async def sync_senders(db: Database, settings: Settings) -> list[SenderRecord]:
+    """The declared senders (or every account's defaults) made current in the database."""
+    async with db.write() as conn:
+        return await inventory.sync(
+            conn, settings.senders, now_ms(), configured_account=settings.account_sid
+        )
+
+
 async def serve(settings: Settings, console: Console, *, worker: bool = True) -> None:
     settings = with_key(settings)
     db = await open_ready(settings.database_url)
     await ensure_account(db, SecretBox(settings.secret_key), settings, console)
+    await sync_senders(db, settings)
     config = uvicorn.Config(
         create_app(db, settings),
         host=settings.host,
@@ -85,6 +96,7 @@ async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
 async def work(settings: Settings, stop: asyncio.Event) -> None:
     db = await open_ready(settings.database_url)
     try:
+        await sync_senders(db, settings)
         await _work(db, settings, stop)
     finally:
         await db.dispose()
@@ -104,7 +116,10 @@ async def create_account(settings: Settings, friendly_name: str) -> NewCredentia
     box = SecretBox(settings.secret_key)
     try:
         async with db.write() as conn:
-            return await accounts.create_account(conn, box, friendly_name=friendly_name)
+            created = await accounts.create_account(conn, box, friendly_name=friendly_name)
+            if not settings.senders:
+                await inventory.give_defaults(conn, created.sid, now_ms())
+            return created
     finally:
         await db.dispose()
 
@@ -118,5 +133,14 @@ async def create_key(
             if not await accounts.account_exists(conn, account_sid):
                 return None
             return await accounts.create_api_key(conn, account_sid, friendly_name)
+    finally:
+        await db.dispose()
+
+
+async def list_senders(settings: Settings) -> list[SenderRecord]:
+    db = await open_ready(settings.database_url)
+    try:
+        async with db.read() as conn:
+            return await inventory.list_all(conn)
     finally:
         await db.dispose()

@@ -55,8 +55,11 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     wire.normalize_enums(body)
     problems = body_check.check_send_request(body)
     refused = frozenset(p.context for p in problems if p.context)
+    command = wire.send_command(body, refused)
+    async with app.db.read() as conn:
+        available = await sends.account_senders(conn, account, command.sender)
     try:
-        prepared = prepare(wire.send_command(body, refused))
+        prepared = prepare(command, available)
     except ValidationFailed as failed:
         problems += failed.problems
     if problems:

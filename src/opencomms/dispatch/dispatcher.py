@@ -32,7 +32,7 @@ from opencomms.clock import now_ms
 from opencomms.dispatch import outcomes
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.outcomes import Decider, Pending
-from opencomms.dispatch.plans import PlanCache
+from opencomms.dispatch.plans import PlanCache, addresses
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
@@ -57,7 +57,7 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        channels: Mapping[str, Channel],
+        channels: Mapping[str, Channel],  # by route name
         config: WorkerConfig,
         *,
         clock: Callable[[], int] = now_ms,
@@ -176,8 +176,12 @@ class Dispatcher:
         if refused is not None:
             return refused
         plan = self._plans.get(claim.operation_id)
-        routes = plan.routes(claim.recipient)
-        if claim.route_index >= len(routes):
+        steps = plan.steps(claim.plan)
+        if claim.route_index >= len(steps):
+            return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
+        targets = addresses(claim.recipient)
+        step = steps[claim.route_index]
+        if step.to_index >= len(targets):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
         if claim.content is None:
             try:
@@ -187,13 +191,13 @@ class Dispatcher:
             content = dumps(rendered)
         else:
             content, rendered = claim.content, loads(claim.content)
-        route = routes[claim.route_index]
+        to = targets[step.to_index]
         number = claim.attempt_count + 1
-        sender = route.sender
+        sender = step.sender
         outbound = OutboundMessage(
-            claim.id, number, sender.channel, sender.address, route.to.address, rendered
+            claim.id, number, sender.channel, sender.address, to.address, rendered
         )
-        return Pending(claim, plan, routes, number, content, outbound)
+        return Pending(claim, plan, steps, to, number, content, outbound)
 
     async def _start(
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
@@ -213,7 +217,7 @@ class Dispatcher:
             )
             if stale:
                 log.warning("%d attempts left in flight by a lost worker marked FAILED", stale)
-            started = [p.attempt() for p in pending if p.claim.id in owned]
+            started = [p.attempt(now) for p in pending if p.claim.id in owned]
             await queue.insert_attempts(conn, started, now)
             moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
             touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
@@ -240,10 +244,11 @@ class Dispatcher:
         return [r for r in results if r is not None]
 
     async def _send_one(self, item: Pending) -> SendResult | DeliveryError:
-        channel = self.channels.get(item.route.sender.channel)
+        route = item.step.sender.route
+        channel = self.channels.get(route)
         if channel is None:
             return PermanentDeliveryError(
-                errors.CANNOT_ROUTE, f"No channel is configured for {item.route.sender.channel}"
+                errors.CANNOT_ROUTE, f"No route named '{route}' is configured"
             )
         try:
             result = await channel.send(item.outbound)

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from opencomms.channels import Channel, registry
+from opencomms.channels import registry
 from opencomms.channels.registry import RouteConfig
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.dispatcher import Dispatcher
@@ -22,12 +22,7 @@ def default_dispatcher(
     db: Database, config: WorkerConfig, routes: Sequence[RouteConfig] = (registry.sandbox_route(),)
 ) -> Dispatcher:
     """A dispatcher with a channel for every configured route (by default, the sandbox)."""
-    channels = registry.build_routes(routes)
-    by_type: dict[str, Channel] = {}
-    for route in routes:
-        for played in registry.KINDS[route.type].plays:
-            by_type.setdefault(played.value, channels[route.name])
-    return Dispatcher(db, by_type, config)
+    return Dispatcher(db, registry.build_routes(routes), config)
 
 
 @contextlib.asynccontextmanager

@@ -64,6 +64,13 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
         problems += failed.problems
     if problems:
         raise ValidationFailed(problems[:MAX_PROBLEMS])
+    if any(s.mps for s in available.senders):
+        async with app.db.read() as conn:
+            validity = app.settings.worker.validity_seconds
+            where = "$.from" if "from" in body else "$.to"
+            full = await sends.full_senders(conn, prepared, available, validity, where)
+        if full:
+            raise ValidationFailed(full)
     operation_id = ids.operation_id()
     async with app.db.write() as conn:
         await sends.insert_send(

@@ -49,7 +49,10 @@ class Claim:
     route_index: int  # the step of `plan` tried next
     attempt_count: int
     lease_token: int
+    sender_id: str | None  # the current step's sender (pacing keys on it)
+    paced_at: int | None  # a pacing slot reserved by an earlier claim
     valid_from: int  # the validity period runs from the send time (scheduled) or creation
+    slot: int | None = None  # the pacing slot (epoch ms) its hand-off must wait for
 
 
 async def claim(
@@ -94,6 +97,8 @@ async def claim(
                     "route_index",
                     "attempt_count",
                     "lease_token",
+                    "sender_id",
+                    "paced_at",
                 )
             ),
             func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),

@@ -1,14 +1,16 @@
 """Writing a send: one operation row and all its message rows in one transaction."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
 from opencomms.domain import errors
+from opencomms.domain.pacing import backlog_seconds
 from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
@@ -25,6 +27,56 @@ async def account_senders(
     if spec is not None and spec.sender_pool_id and not spec.sender_id and not spec.address:
         pool = await sender_pools.members(conn, account_sid, spec.sender_pool_id)
     return AccountSenders(await senders.for_account(conn, account_sid, active_only=False), pool)
+
+
+async def full_senders(
+    conn: AsyncConnection,
+    prepared: PreparedSend,
+    available: AccountSenders,
+    validity_seconds: float,
+    context: str,
+) -> list[errors.Problem]:
+    """Paced senders this send would overfill: what already waits for them plus what this
+    send adds would take longer than the validity period at their rate, so some would
+    expire unsent. Refused at accept time rather than accepted and failed later."""
+    rates = {s.id: s.mps for s in available.senders if s.mps > 0}
+    if not rates:
+        return []
+    by_plan = Counter(id(plan) for plan in prepared.plans if plan is not None)
+    plans = {id(plan): plan for plan in prepared.plans if plan is not None}
+    adding: Counter[str] = Counter()
+    for key, count in by_plan.items():
+        first = plans[key].first.sender_id
+        if first in rates:
+            adding[first] += count
+    if not adding:
+        return []
+    query = (
+        select(messages.c.sender_id, func.count())
+        .where(
+            messages.c.sender_id.in_(list(adding)),
+            messages.c.next_attempt_at.is_not(None),
+            messages.c.status == MessageStatus.QUEUED.value,
+        )
+        .group_by(messages.c.sender_id)
+    )
+    waiting = {row[0]: int(row[1]) for row in await conn.execute(query)}
+    problems = []
+    for sender_id, count in adding.items():
+        mps, queued = rates[sender_id], waiting.get(sender_id, 0)
+        seconds = backlog_seconds(queued, count, mps)
+        if seconds > validity_seconds:
+            record = next(s for s in available.senders if s.id == sender_id)
+            problems.append(
+                errors.Problem(
+                    errors.SENDER_BACKLOG_FULL,
+                    f"Sender {record.address} ({record.channel.value}, {mps:g} messages per"
+                    f" second) has {queued} messages waiting; {count} more would take"
+                    f" {seconds:.0f}s to send, past the {validity_seconds:.0f}s validity period",
+                    context,
+                )
+            )
+    return problems
 
 
 class _MemoJson:

@@ -110,7 +110,7 @@ async def test_accounts_never_see_each_others_senders(
     [
         ("/v1/Senders/comms_sender_01h9krwprkeee8fzqspvwy6nq9", {}, None),
         ("/v1/Senders/not-an-id", {}, None),
-        ("/v1/Senders/comms_sender_01h9krwprkeee8fzqspvwy6nq8%00", {}, None),
+        ("/v1/Senders/comms_sender_01h9krwprkeee8fzqspvwy6nq8-and-more", {}, None),
         ("/v1/Senders", {"channel": "PIGEON"}, "$.channel"),
         ("/v1/Senders", {"status": "LOST"}, "$.status"),
         ("/v1/Senders", {"pageSize": "0"}, "$.pageSize"),

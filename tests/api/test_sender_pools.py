@@ -95,14 +95,26 @@ async def test_unknown_or_foreign_senders_refuse_the_whole_create(
         ({"name": "a\u0000b"}, [(20422, "$.name")]),
         ({"senders": [{"senderId": 1}]}, [(20422, "$.senders[0].senderId")]),
         ({"tags": {str(i): "v" for i in range(11)}}, [(20422, "$.tags")]),
+        ({"senders": [{"senderId": EXAMPLE_IDS[0]}, {}]}, [(20422, "$.senders[1].senderId")]),
     ],
 )
 async def test_create_refusals(
-    client: httpx.AsyncClient, body: dict[str, Any], expected: list[tuple[int, str]]
+    client: httpx.AsyncClient,
+    inventory: list[SenderRecord],
+    body: dict[str, Any],
+    expected: list[tuple[int, str]],
 ) -> None:
     response = await client.post("/v1/SenderPools", json=body)
     assert response.status_code == 400, response.text
     assert problems(response) == expected
+
+
+async def test_tags_are_kept_as_given(client: httpx.AsyncClient) -> None:
+    tags = {"channel": "sms", "status": "draft"}
+    pool_id, _ = await create(client, {"name": "Lower", "tags": tags})
+    assert (await client.get(f"/v1/SenderPools/{pool_id}")).json()["tags"] == tags
+    await client.patch(f"/v1/SenderPools/{pool_id}", json={"tags": {"status": "live"}})
+    assert (await client.get(f"/v1/SenderPools/{pool_id}")).json()["tags"] == {"status": "live"}
 
 
 async def test_members_add_list_remove(

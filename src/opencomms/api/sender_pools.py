@@ -15,6 +15,7 @@ from opencomms.api.messages import accepted, read_json
 from opencomms.api.responses import JSONResponse
 from opencomms.api.senders import checked_body, sender_page
 from opencomms.clock import now_ms
+from opencomms.domain import errors
 from opencomms.domain.errors import Problem
 from opencomms.domain.sender_pools import PoolOperationRecord, name_problems
 from opencomms.services import sender_pools, senders
@@ -37,19 +38,21 @@ def _resource_accepted(resource_id: str, location: str) -> JSONResponse:
     return JSONResponse(wire.dump(body), status_code=202, headers={"Location": location})
 
 
-def _sender_ids(items: Any, refused: set[str | None], path: str) -> list[str | None]:
-    """Each item's senderId by position; None for an item the schema check refused."""
+def _sender_ids(items: Any, problems: list[Problem], path: str) -> list[str | None]:
+    """Each item's senderId by position; None for an item the schema check refused. An item
+    without one (the create schema lets it through) is refused here: it names nothing."""
     if not isinstance(items, list):
         return []
-    return [
-        item["senderId"]
-        if isinstance(item, dict)
-        and isinstance(item.get("senderId"), str)
-        and f"{path}[{i}].senderId" not in refused
-        and f"{path}[{i}]" not in refused
-        else None
-        for i, item in enumerate(items)
-    ]
+    refused = {p.context for p in problems}
+    found: list[str | None] = []
+    for i, item in enumerate(items):
+        where = f"{path}[{i}].senderId"
+        missing = isinstance(item, dict) and "senderId" not in item
+        if missing and not refused & {where, f"{path}[{i}]"}:
+            problems.append(Problem(errors.INVALID_PARAMETER, "'senderId' is required", where))
+        ok = isinstance(item, dict) and isinstance(item.get("senderId"), str)
+        found.append(item["senderId"] if ok and where not in refused else None)
+    return found
 
 
 @router.get("/SenderPools/Operations")
@@ -87,15 +90,14 @@ async def fetch_operation(operationId: str, account: Account, app: State) -> Any
 @router.post("/SenderPools", status_code=202)
 async def create_pool(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Create a SenderPool, with its first senders if given."""
-    body, problems = await checked_body(request, "/SenderPools", "post")
+    body, problems = await checked_body(request, "/SenderPools", "post", enums=False)
     problems += name_problems(body.get("name"), "$.name")
-    refused = {p.context for p in problems}
     name = body.get("name")
     tags = body.get("tags")
     draft = PoolDraft(
         name=name if isinstance(name, str) else "",
         tags=tags if isinstance(tags, dict) else {},
-        sender_ids=_sender_ids(body.get("senders"), refused, "$.senders"),
+        sender_ids=_sender_ids(body.get("senders"), problems, "$.senders"),
     )
     operation = await sender_pools.create_pool(app.db, account, draft, now_ms(), prior=problems)
     resources = f"{base}/SenderPools?operationId={operation.id}"
@@ -139,7 +141,9 @@ async def update_pool(
     senderPoolId: str, request: Request, account: Account, app: State, base: BaseUrl
 ) -> Any:
     """Rename a SenderPool and/or replace its tags."""
-    body, problems = await checked_body(request, "/SenderPools/{senderPoolId}", "patch")
+    body, problems = await checked_body(
+        request, "/SenderPools/{senderPoolId}", "patch", enums=False
+    )
     problems += name_problems(body.get("name"), "$.name")
     changes = {key: body[key] for key in ("name", "tags") if key in body}
     await sender_pools.update_pool(app.db, account, senderPoolId, changes, now_ms(), prior=problems)
@@ -162,9 +166,9 @@ async def add_senders(
     path = "/SenderPools/{senderPoolId}/Senders"
     problems: list[Problem] = body_check.check_request(path, "post", body)
     problems += body_check.nul_problems(body)
-    refused = {p.context for p in problems}
+    sender_ids = _sender_ids(body, problems, "$")
     operation = await sender_pools.add_senders(
-        app.db, account, senderPoolId, _sender_ids(body, refused, "$"), now_ms(), prior=problems
+        app.db, account, senderPoolId, sender_ids, now_ms(), prior=problems
     )
     members = f"{_pool_uri(base, senderPoolId)}/Senders"
     return _operation_accepted(operation, base, members)

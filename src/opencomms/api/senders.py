@@ -29,10 +29,14 @@ def sender_page(before: str | None, records: list[SenderRecord], size: int) -> J
     return JSONResponse(wire.dump(body))
 
 
-async def checked_body(request: Request, path: str, method: str) -> tuple[Any, list[Problem]]:
-    """The body with its enums upper-cased, and every way it breaks the operation's schema."""
+async def checked_body(
+    request: Request, path: str, method: str, *, enums: bool = True
+) -> tuple[Any, list[Problem]]:
+    """The body (its enums upper-cased, for bodies that have no free-form maps such as tags),
+    and every way it breaks the operation's schema."""
     body = await read_json_object(request)
-    wire.upper_enum_fields(body)
+    if enums:
+        wire.upper_enum_fields(body)
     return body, body_check.check_request(path, method, body) + body_check.nul_problems(body)
 
 

@@ -62,3 +62,26 @@ def request_examples(path: str, method: str) -> dict[str, Any]:
     operation = spec.document()["paths"][path][method]
     examples = operation["requestBody"]["content"]["application/json"]["examples"]
     return {name: example["value"] for name, example in examples.items()}
+
+
+async def insert_many(db: Database, records: list[SenderRecord]) -> None:
+    """Many senders in one statement (the config sync writes them one by one)."""
+    now = now_ms()
+    rows = [
+        {
+            "id": r.id,
+            "account_sid": r.account_sid,
+            "channel": r.channel.value,
+            "address": r.address,
+            "route": r.route,
+            "mps": r.mps,
+            "display_name": r.display_name,
+            "status": r.status.value,
+            "tags": "{}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for r in records
+    ]
+    async with db.write() as conn:
+        await conn.execute(tables.senders.insert(), rows)

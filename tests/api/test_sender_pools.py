@@ -5,11 +5,14 @@ from typing import Any
 import httpx
 import pytest
 
-from opencomms.domain.senders import SenderRecord
+from opencomms.domain.channels import ChannelType
+from opencomms.domain.senders import SenderRecord, sender_id
+from opencomms.store.accounts import NewCredential
+from opencomms.store.db import Database
 from tests.api.conformance import assert_conforms, assert_response_conforms
 
 # Fixtures shared with the Senders tests.
-from tests.api.inventory import EXAMPLE_IDS, request_examples
+from tests.api.inventory import EXAMPLE_IDS, insert_many, request_examples
 from tests.api.test_send import problems
 
 POOL = "/SenderPools/{senderPoolId}"
@@ -288,3 +291,36 @@ async def test_accounts_never_touch_each_others_pools(
     # Nor can the owner add the stranger's sender.
     response = await client.post(f"/v1/SenderPools/{pool_id}/Senders", json=[{"senderId": theirs}])
     assert problems(response) == [(20422, "$[0].senderId")]
+
+
+async def test_the_largest_requests(
+    db: Database, client: httpx.AsyncClient, account: NewCredential
+) -> None:
+    """10,000 unknown ids: one 400 listing the first 1,000; 2,500 real ones (more than one
+    id lookup's worth) all become members in one request."""
+    unknown = [{"senderId": f"comms_sender_0{i:025d}"} for i in range(10_000)]
+    response = await client.post("/v1/SenderPools", json={"name": "Big", "senders": unknown})
+    assert response.status_code == 400
+    found = problems(response)
+    assert len(found) == 1000
+    assert found[0] == (20422, "$.senders[0].senderId")
+    many = [
+        SenderRecord(
+            sender_id(account.sid, ChannelType.SMS, f"+1415556{i:04d}"),
+            account.sid,
+            ChannelType.SMS,
+            f"+1415556{i:04d}",
+            "sandbox",
+        )
+        for i in range(2_500)
+    ]
+    await insert_many(db, many)
+    pool_id, operation_id = await create(
+        client, {"name": "Big", "senders": [{"senderId": s.id} for s in many]}
+    )
+    operation = (await client.get(f"/v1/SenderPools/Operations/{operation_id}")).json()
+    assert operation["stats"]["created"] == 2_500
+    page = (
+        await client.get(f"/v1/SenderPools/{pool_id}/Senders", params={"pageSize": "1000"})
+    ).json()
+    assert len(page["senders"]) == 1000 and page["pagination"]["next"] is not None

@@ -62,9 +62,7 @@ def new_secret() -> str:
 def is_well_formed(value: str, prefix: str) -> bool:
     """True for an id of the spec's shape with this prefix, exactly (the spec's own patterns
     are unanchored at the end, so they let any tail through)."""
-    tail = value[len(prefix) :] if value.startswith(prefix) else ""
-    return 26 <= len(tail) <= 35 and _ID_TAIL.fullmatch(tail) is not None
+    return value.startswith(prefix) and _ID_TAIL.fullmatch(value, len(prefix)) is not None
 
 
-SENDER_POOL_PREFIX = "comms_senderpool_"
 _ID_TAIL = re.compile(r"[0-7][a-hjkmnpqrstv-z0-9]{25,34}")

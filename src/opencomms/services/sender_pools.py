@@ -17,7 +17,7 @@ from opencomms.domain.errors import NotFound, Problem, ValidationFailed
 from opencomms.domain.records import OperationFilter
 from opencomms.domain.send import MAX_PROBLEMS
 from opencomms.domain.sender_pools import PoolFilter, PoolOperationRecord, SenderPoolRecord
-from opencomms.domain.senders import SENDER_PREFIX
+from opencomms.domain.senders import SENDER_POOL_PREFIX, SENDER_PREFIX
 from opencomms.domain.status import OperationStatus
 from opencomms.store import sender_pools, senders
 from opencomms.store.db import Database
@@ -80,7 +80,7 @@ async def create_pool(
         problems = list(prior)
         problems += await _unknown_senders(conn, account_sid, draft.sender_ids, senders_path)
         _raise_if(problems)
-        pool_id = ids.SENDER_POOL_PREFIX + ids.ulid(now)
+        pool_id = SENDER_POOL_PREFIX + ids.ulid(now)
         pool = SenderPoolRecord(pool_id, account_sid, draft.name, draft.tags, now, now)
         await sender_pools.insert_pool(conn, pool)
         members = [s for s in draft.sender_ids if s is not None]
@@ -102,7 +102,7 @@ async def add_senders(
 ) -> PoolOperationRecord:
     """Adds members (one already there stays, and counts as created: it is a member now)."""
     async with db.write() as conn:
-        await _live_pool(conn, account_sid, pool_id)
+        await live_pool(conn, account_sid, pool_id)
         problems = list(prior) + await _unknown_senders(conn, account_sid, sender_ids, path)
         _raise_if(problems)
         members = [s for s in sender_ids if s is not None]
@@ -112,8 +112,9 @@ async def add_senders(
     return operation
 
 
-async def _live_pool(conn: AsyncConnection, account_sid: str, pool_id: str) -> SenderPoolRecord:
-    if ids.is_well_formed(pool_id, ids.SENDER_POOL_PREFIX):
+async def live_pool(conn: AsyncConnection, account_sid: str, pool_id: str) -> SenderPoolRecord:
+    """The account's pool, not deleted; NotFound otherwise (another account's included)."""
+    if ids.is_well_formed(pool_id, SENDER_POOL_PREFIX):
         pool = await sender_pools.get_pool(conn, account_sid, pool_id)
         if pool is not None:
             return pool
@@ -122,7 +123,7 @@ async def _live_pool(conn: AsyncConnection, account_sid: str, pool_id: str) -> S
 
 async def get_pool(db: Database, account_sid: str, pool_id: str) -> SenderPoolRecord:
     async with db.read() as conn:
-        return await _live_pool(conn, account_sid, pool_id)
+        return await live_pool(conn, account_sid, pool_id)
 
 
 async def list_pools(
@@ -143,21 +144,21 @@ async def update_pool(
 ) -> None:
     """Applies `name` and/or `tags` (tags are replaced as a whole)."""
     async with db.write() as conn:
-        await _live_pool(conn, account_sid, pool_id)
+        await live_pool(conn, account_sid, pool_id)
         _raise_if(list(prior))
         await sender_pools.update_pool(conn, account_sid, pool_id, changes, now)
 
 
 async def delete_pool(db: Database, account_sid: str, pool_id: str, now: int) -> None:
     async with db.write() as conn:
-        await _live_pool(conn, account_sid, pool_id)
+        await live_pool(conn, account_sid, pool_id)
         await sender_pools.delete_pool(conn, account_sid, pool_id, now)
 
 
 async def remove_sender(db: Database, account_sid: str, pool_id: str, sender_id: str) -> None:
     """Takes a sender out of the pool; NotFound when it is not a member."""
     async with db.write() as conn:
-        await _live_pool(conn, account_sid, pool_id)
+        await live_pool(conn, account_sid, pool_id)
         removed = ids.is_well_formed(sender_id, SENDER_PREFIX) and await sender_pools.remove_member(
             conn, account_sid, pool_id, sender_id
         )

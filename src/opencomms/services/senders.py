@@ -18,7 +18,13 @@ from opencomms.domain.resolve import (
     resolve,
 )
 from opencomms.domain.send import MAX_PROBLEMS
-from opencomms.domain.senders import SENDER_PREFIX, SenderRecord, SenderStatus
+from opencomms.domain.senders import (
+    SENDER_POOL_PREFIX,
+    SENDER_PREFIX,
+    SenderRecord,
+    SenderStatus,
+)
+from opencomms.services.sender_pools import live_pool
 from opencomms.store import sender_pools, senders
 from opencomms.store.db import Database
 
@@ -35,17 +41,11 @@ async def list_senders(
     """A page of the account's senders; of one live pool if `pool_id` is given (NotFound when
     the account has no such pool)."""
     async with db.read() as conn:
-        if pool_id is not None and not await _has_pool(conn, account_sid, pool_id):
-            raise NotFound(f"SenderPool {pool_id}")
+        if pool_id is not None:
+            await live_pool(conn, account_sid, pool_id)
         return await senders.list_senders(
             conn, account_sid, f, before_id=before_id, limit=limit, pool_id=pool_id
         )
-
-
-async def _has_pool(conn: AsyncConnection, account_sid: str, pool_id: str) -> bool:
-    if not ids.is_well_formed(pool_id, ids.SENDER_POOL_PREFIX):
-        return False
-    return await sender_pools.get_pool(conn, account_sid, pool_id) is not None
 
 
 async def get_sender(db: Database, account_sid: str, sender_id: str) -> SenderRecord:
@@ -109,7 +109,7 @@ async def _pool_members(
     conn: AsyncConnection, account_sid: str, pool_id: str
 ) -> list[SenderRecord] | None:
     """The pool's active senders; None when the account has no such live pool."""
-    if not ids.is_well_formed(pool_id, ids.SENDER_POOL_PREFIX):
+    if not ids.is_well_formed(pool_id, SENDER_POOL_PREFIX):
         return None
     found = await sender_pools.members(conn, account_sid, pool_id)
     return None if found is None else [s for s in found if s.status == SenderStatus.ACTIVATED]

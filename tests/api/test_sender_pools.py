@@ -1,5 +1,6 @@
 """The SenderPools endpoints: create, list, fetch, update, delete, members, operations."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -324,3 +325,23 @@ async def test_the_largest_requests(
         await client.get(f"/v1/SenderPools/{pool_id}/Senders", params={"pageSize": "1000"})
     ).json()
     assert len(page["senders"]) == 1000 and page["pagination"]["next"] is not None
+
+
+async def test_concurrent_adds_of_one_sender_both_succeed(
+    client: httpx.AsyncClient, inventory: list[SenderRecord]
+) -> None:
+    pool_id, _ = await create(client, {"name": "Race"})
+    body = [{"senderId": EXAMPLE_IDS[0]}, {"senderId": EXAMPLE_IDS[1]}]
+    path = f"/v1/SenderPools/{pool_id}/Senders"
+    answers = await asyncio.gather(*(client.post(path, json=body) for _ in range(4)))
+    assert [a.status_code for a in answers] == [202] * 4
+    assert await member_ids(client, pool_id) == sorted(EXAMPLE_IDS[:2])
+
+
+async def test_preview_serves_the_same_pools(
+    client: httpx.AsyncClient, inventory: list[SenderRecord]
+) -> None:
+    response = await client.post("/preview/SenderPools", json={"name": "Preview"})
+    assert response.json()["operationLocation"].startswith("http://testserver/preview/")
+    [pool] = (await client.get("/v1/SenderPools")).json()["senderPools"]
+    assert (await client.get(f"/preview/SenderPools/{pool['id']}")).json() == pool

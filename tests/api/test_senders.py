@@ -347,6 +347,13 @@ async def test_resolve_returns_at_most_ten(
             },
             [(20422, "$.senderAddresses"), (20422, "$.senderPoolId")],
         ),
+        (
+            {
+                "recipientAddresses": [{"address": "+14153902337", "channel": "PHONE"}],
+                "senderAddresses": {"address": "+14153902337", "channel": "SMS", "name": "x"},
+            },
+            [(20422, "$.senderAddresses")],
+        ),
     ],
 )
 async def test_resolve_refusals(

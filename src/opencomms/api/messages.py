@@ -62,16 +62,15 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     if problems:
         raise ValidationFailed(problems[:MAX_PROBLEMS])
     operation_id = ids.operation_id()
-    async with app.db.write() as conn:
-        await sends.insert_send(
-            conn,
-            account_sid=account,
-            operation_id=operation_id,
-            prepared=prepared,
-            content=body["content"],
-            sender=body.get("from"),
-            now=now_ms(),
-        )
+    await sends.write_send(
+        app.db,
+        account_sid=account,
+        operation_id=operation_id,
+        prepared=prepared,
+        content=body["content"],
+        sender=body.get("from"),
+        now=now_ms(),
+    )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
     return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")

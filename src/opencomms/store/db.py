@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from opencomms.store.group_commit import GroupCommitter, Job
+
 _READ_ONLY = "opencomms_read_only"
 
 
@@ -43,6 +45,8 @@ class Database:
     # SQLite has one writer at a time. Queuing this process's writers here, in order,
     # beats letting them collide on the file lock, where the losers sleep and retry.
     _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # SQLite files: writes that may share a transaction (store/group_commit.py).
+    _group: GroupCommitter | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -66,7 +70,21 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def grouped(self, job: Job) -> Any:
+        """Runs `job(sqlite3_connection)` in a write transaction it may share with other
+        jobs waiting at the same time, one commit for all (SQLite files only); returns its
+        result once committed."""
+        if self._group is None:
+            raise RuntimeError("group commit needs a SQLite database file")
+        return await self._group.run(job)
+
+    @property
+    def can_group(self) -> bool:
+        return self._group is not None
+
     async def dispose(self) -> None:
+        if self._group is not None:
+            await self._group.aclose()
         await self.engine.dispose()
 
 
@@ -76,6 +94,10 @@ def open_database(url: str, *, pool_size: int = 10) -> Database:
     if dialect == "sqlite":
         engine = create_async_engine(full_url, pool_size=pool_size, max_overflow=0)
         _configure_sqlite(engine)
+        turn = asyncio.Lock()
+        path = make_url(full_url).database
+        group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
+        return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
     else:
         engine = create_async_engine(
             full_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True

@@ -1,6 +1,7 @@
 """Writing a send: one operation row and all its message rows in one transaction."""
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
 from opencomms.store import queue
 from opencomms.store.codec import dumps
+from opencomms.store.db import Database
 from opencomms.store.tables import messages, operations
 
 
@@ -138,8 +140,43 @@ async def _bulk_insert(conn: AsyncConnection, chunks: Iterator[list[tuple[Any, .
         await pending
 
 
-async def insert_send(
-    conn: AsyncConnection,
+OPERATION_COLUMNS = (
+    "id", "account_sid", "status", "content", "sender", "send_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def operation_record(
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    content: dict[str, Any],
+    sender: dict[str, Any] | None,
+    now: int,
+) -> tuple[Any, ...]:
+    """The operation row, in OPERATION_COLUMNS order."""
+    return (
+        operation_id,
+        account_sid,
+        operation_status(prepared),
+        dumps(content),
+        dumps(sender) if sender is not None else None,
+        prepared.send_at_ms,
+        now,
+        now,
+    )
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+_SQLITE_INSERT_OPERATION = _insert_sql(operations.name, OPERATION_COLUMNS)
+_SQLITE_INSERT_MESSAGE = _insert_sql(messages.name, MESSAGE_COLUMNS)
+
+
+async def write_send(
+    db: Database,
     *,
     account_sid: str,
     operation_id: str,
@@ -148,18 +185,32 @@ async def insert_send(
     sender: dict[str, Any] | None,
     now: int,
 ) -> None:
+    """Writes a send atomically and returns once it is committed.
+
+    On a SQLite file the send joins a group commit (store/group_commit.py); otherwise it
+    takes a transaction of its own.
+    """
+    operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
+    if not db.can_group:
+        async with db.write() as conn:
+            await insert_send(conn, operation=operation, prepared=prepared, now=now)
+        return
+    chunks = list(message_records(account_sid, operation_id, prepared, now))
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute(_SQLITE_INSERT_OPERATION, operation)
+        for chunk in chunks:
+            conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
+
+    await db.grouped(job)
+
+
+async def insert_send(
+    conn: AsyncConnection, *, operation: tuple[Any, ...], prepared: PreparedSend, now: int
+) -> None:
     """Writes the operation and every message; the caller's transaction makes it atomic."""
-    await conn.execute(
-        insert(operations).values(
-            id=operation_id,
-            account_sid=account_sid,
-            status=operation_status(prepared),
-            content=dumps(content),
-            sender=dumps(sender) if sender is not None else None,
-            send_at=prepared.send_at_ms,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    row = dict(zip(OPERATION_COLUMNS, operation, strict=True))
+    await conn.execute(insert(operations).values(row))
+    account_sid, operation_id = operation[1], operation[0]
     await _bulk_insert(conn, message_records(account_sid, operation_id, prepared, now))
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits

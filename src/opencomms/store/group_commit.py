@@ -33,6 +33,7 @@ class GroupCommitter:
         self._conn: sqlite3.Connection | None = None
         self._waiting: list[tuple[Job, asyncio.Future[Any]]] = []
         self._draining: asyncio.Task[None] | None = None
+        self.commits = 0  # transactions committed, for tests and metrics
 
     async def run(self, job: Job) -> Any:
         """Runs `job` in a transaction shared with other waiting jobs; returns its result
@@ -87,6 +88,7 @@ class GroupCommitter:
                     outcomes.append(error)
                 conn.execute("RELEASE send")
             conn.execute("COMMIT")
+            self.commits += 1
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
-from opencomms.api.deps import Account, BaseUrl, State
+from opencomms.api.deps import Account, AppState, BaseUrl, State
 from opencomms.api.presenters import operation_uri
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
@@ -51,6 +51,11 @@ def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
 @router.post("/Messages", status_code=202)
 async def send_messages(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
+    return await accept_send(request, account, app, base)
+
+
+async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
+    """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
     body = await read_json_object(request)
     wire.normalize_enums(body)
     problems = body_check.check_send_request(body)

@@ -88,20 +88,22 @@ class Database:
         await self.engine.dispose()
 
 
-def open_database(url: str, *, pool_size: int = 10) -> Database:
+def open_database(url: str, *, pool_size: int | None = None) -> Database:
+    """An engine for the URL. PostgreSQL's pool holds `pool_size` (20) connections and never
+    more: past it requests queue for a connection instead of opening (and closing) a session
+    each, and nothing pings a connection before use (a round trip per request); a
+    connection an error breaks is dropped from the pool when it fails."""
     full_url = normalize_url(url)
     dialect = make_url(full_url).get_backend_name()
     if dialect == "sqlite":
-        engine = create_async_engine(full_url, pool_size=pool_size, max_overflow=0)
+        # Each aiosqlite connection is a thread; one process rarely reads with more at once.
+        engine = create_async_engine(full_url, pool_size=pool_size or 10, max_overflow=0)
         _configure_sqlite(engine)
         turn = asyncio.Lock()
         path = make_url(full_url).database
         group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
         return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
-    else:
-        engine = create_async_engine(
-            full_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-        )
+    engine = create_async_engine(full_url, pool_size=pool_size or 20, max_overflow=0)
     return Database(engine=engine, dialect=dialect)
 
 

@@ -5,7 +5,8 @@ import sqlite3
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
@@ -191,11 +192,14 @@ async def write_send(
     takes a transaction of its own.
     """
     operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
+    chunks = list(message_records(account_sid, operation_id, prepared, now))
+    if not db.is_sqlite:
+        await _write_send_postgresql(db, operation, chunks)
+        return
     if not db.can_group:
         async with db.write() as conn:
             await insert_send(conn, operation=operation, prepared=prepared, now=now)
         return
-    chunks = list(message_records(account_sid, operation_id, prepared, now))
 
     def job(conn: sqlite3.Connection) -> None:
         conn.execute(_SQLITE_INSERT_OPERATION, operation)
@@ -203,6 +207,49 @@ async def write_send(
             conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
 
     await db.grouped(job)
+
+
+def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
+
+
+def _pg_send_sql() -> str:
+    """The whole send as one statement: the operation, every message, and the wake-up of
+    the workers. In autocommit it is atomic and costs one round trip."""
+    names = len(OPERATION_COLUMNS)
+    values = ", ".join(f"${i}" for i in range(1, names + 1))
+    arrays = ", ".join(
+        f"${names + i}::{kind}"
+        for i, kind in enumerate(_pg_array_types(messages, MESSAGE_COLUMNS), start=1)
+    )
+    return (
+        f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
+        f" VALUES ({values})),"
+        f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
+        f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
+        f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
+    )
+
+
+_PG_SEND = _pg_send_sql()
+
+
+async def _write_send_postgresql(
+    db: Database, operation: tuple[Any, ...], chunks: list[list[tuple[Any, ...]]]
+) -> None:
+    rows = [row for chunk in chunks for row in chunk]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            await driver.execute(_PG_SEND, *operation, *columns)
+        except BaseException:
+            # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
+            # than hand it to the next request.
+            await conn.invalidate()
+            raise
 
 
 async def insert_send(

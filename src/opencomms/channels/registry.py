@@ -10,6 +10,7 @@ from typing import Any
 
 from opencomms.channels.base import Channel
 from opencomms.channels.sandbox import SandboxChannel
+from opencomms.channels.smpp import SmppChannel
 from opencomms.domain.routing import RCS, SMS, WHATSAPP
 
 
@@ -27,6 +28,7 @@ class ChannelKind:
 
 KINDS: dict[str, ChannelKind] = {
     "sandbox": ChannelKind("sandbox", frozenset({SMS, RCS, WHATSAPP}), SandboxChannel),
+    "smpp": ChannelKind("smpp", frozenset({SMS}), SmppChannel),
 }
 
 

@@ -101,6 +101,8 @@ function receiptFor(sm, id) {
   if (script.receiptFormat === 'tlv') {
     options.receipted_message_id = id;
     options.message_state = STATES[stat];
+    // network type 1 (GSM), then the 2-octet error: the MAP error of the text form's err
+    if (err) options.network_error_code = Buffer.from([1, (err >> 8) & 0xff, err & 0xff]);
     options.short_message = Buffer.alloc(0);
   } else {
     const e = String(err).padStart(3, '0');

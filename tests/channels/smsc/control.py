@@ -25,7 +25,8 @@ class SmscNotInstalled(RuntimeError):
 
 
 class Smsc:
-    def __init__(self, port: int, control: int) -> None:
+    def __init__(self, port: int, control: int, pid: int = 0) -> None:
+        self.pid = pid
         self.host = "127.0.0.1"
         self.port = port
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{control}", timeout=10)
@@ -92,7 +93,7 @@ async def running(**script: Any) -> AsyncIterator[Smsc]:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT_S)
         ports = json.loads(line)
-        smsc = Smsc(ports["smpp"], ports["control"])
+        smsc = Smsc(ports["smpp"], ports["control"], process.pid)
         try:
             yield smsc
         finally:

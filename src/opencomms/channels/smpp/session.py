@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from opencomms.channels.smpp import pdu
 from opencomms.channels.smpp.status import ESME_RINVCMDID, ESME_ROK
@@ -63,8 +63,8 @@ class Session(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
         self.last_seen = self._loop.time()
 
     def data_received(self, data: bytes) -> None:

@@ -62,12 +62,13 @@ class BareClient(asyncio.Protocol):
     def start(self) -> None:
         self._send(min(self.window, len(self.pdus)))
 
-    def _send(self, count: int) -> None:
+    def _send(self, count: int, answers: list[bytes] | None = None) -> None:
         assert self.transport is not None
         chunk = self.pdus[self.next : self.next + count]
         self.next += len(chunk)
-        if chunk:
-            self.transport.write(b"".join(chunk))
+        # One write per turn, answers and new submits together, as the channel does.
+        if chunk or answers:
+            self.transport.write(b"".join((answers or []) + chunk))
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -85,10 +86,8 @@ class BareClient(asyncio.Protocol):
                 answers.append(pdu.pack(pdu.DELIVER_SM_RESP, 0, sequence))
             elif command_id == pdu.BIND_TRANSCEIVER | pdu.RESPONSE:
                 self.bound.set_result(status)
-        if answers and self.transport is not None:
-            self.transport.write(b"".join(answers))
-        if freed:
-            self._send(freed)
+        if freed or answers:
+            self._send(freed, answers)
         total = len(self.pdus)
         if self.responses == total and self.receipts == total and not self.done.done():
             self.done.set_result(None)

@@ -1,5 +1,7 @@
 """The codec without a network: PDUs, GSM 03.38, UCS-2, splitting, UDH, receipts, statuses."""
 
+from pathlib import Path
+
 import pytest
 
 from opencomms.channels.smpp import gsm, pdu, receipts
@@ -211,3 +213,9 @@ def test_every_command_status_has_an_outcome_and_failures_a_code() -> None:
     assert status_of(0x0B).code == errors.INVALID_TO_NUMBER
     assert status_of(0x0421).outcome is Outcome.TRANSIENT  # a vendor code
     assert describe(0x0E) == "ESME_RINVPASWD (0x0000000E): Invalid password"
+
+
+def test_the_docs_table_lists_every_command_status() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "smpp.md").read_text()
+    for value, status in STATUSES.items():
+        assert f"| `0x{value:08X}` | `{status.name}`" in docs, status.name

@@ -6,9 +6,15 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from opencomms.channels import PermanentDeliveryError, TransientDeliveryError, create
-from opencomms.channels.smpp import RouteDownError, SmppChannel
+from opencomms.channels import (
+    Channel,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    create,
+)
+from opencomms.channels.smpp import RouteDownError, SmppChannel, SmppRouteConfig, smpp_route
 from opencomms.domain import errors
 from tests.channels.smpp.conftest import OpenChannel, message
 from tests.channels.smsc.control import Smsc
@@ -51,7 +57,12 @@ async def test_a_send_returns_the_smsc_id_and_its_receipt_follows(
 async def test_registry_creates_the_smpp_kind(smsc: Smsc) -> None:
     channel = create("smpp", host=smsc.host, port=smsc.port, system_id="x", password="secret")
     assert isinstance(channel, SmppChannel)
+    assert isinstance(channel, Channel)
     assert channel.config.window == 64
+    options = SmppRouteConfig(host=smsc.host, system_id="x", binds=3)
+    assert smpp_route("aggregator", options).name == "aggregator"
+    with pytest.raises(ValidationError):
+        SmppRouteConfig(host="h", system_id="x", windw=3)  # a typo is refused, not ignored
 
 
 async def test_throttling_slows_the_route_and_retries(
@@ -298,3 +309,46 @@ async def test_an_unacknowledged_receipt_is_redelivered_after_the_esme_dies(
     assert sinks.receipts[0].external_id == words["sent"]
     stats = await smsc.wait_for("deliverAcked", 1)
     assert (stats["redelivered"], stats["unacked"]) == (1, 0)
+
+
+async def test_a_generic_nack_answering_a_submit_is_its_outcome(
+    smsc: Smsc, open_channel: OpenChannel
+) -> None:
+    await smsc.configure(genericNack={"14155550177": 0x03})
+    channel, _ = await open_channel()
+    with pytest.raises(PermanentDeliveryError, match="ESME_RINVCMDID"):
+        await channel.send(message("+14155550177", "malformed, says the SMSC"))
+    assert (await channel.send(message(TO, "fine"))).external_id  # the bind is unharmed
+
+
+async def test_a_request_the_esme_does_not_serve_gets_a_generic_nack(
+    smsc: Smsc, open_channel: OpenChannel
+) -> None:
+    await open_channel()
+    await smsc.data_sm()
+    assert (await smsc.wait_for("genericNacksReceived", 1))["genericNacksReceived"] == 1
+
+
+async def test_an_incomplete_inbound_message_is_refused_after_the_reassembly_timeout(
+    smsc: Smsc, open_channel: OpenChannel
+) -> None:
+    await smsc.configure(nackRedelayMs=5000)
+    _, sinks = await open_channel(reassembly_timeout=0.2)
+    text = "A long reply, in several parts. " * 10
+    sender = {"from": "+447700900123", "to": "+15005550006"}
+    assert await smsc.inbound(**sender, text=text, only=[1, 3]) == 3
+    stats = await smsc.wait_for("deliverNacked", 2, within=3)
+    assert (stats["deliverNacked"], stats["deliverAcked"]) == (2, 0)
+    assert sinks.inbound == []
+
+
+async def test_inbound_without_a_sink_is_refused_not_dropped(smsc: Smsc) -> None:
+    channel = SmppChannel(host=smsc.host, port=smsc.port, system_id="opencomms", password="secret")
+    await channel.open(lambda receipt: None)
+    try:
+        await smsc.configure(nackRedelayMs=5000)
+        await smsc.inbound(**{"from": "+447700900123", "to": "+15005550006"}, text="hello")
+        stats = await smsc.wait_for("deliverNacked", 1)
+        assert (stats["deliverNacked"], stats["deliverAcked"]) == (1, 0)
+    finally:
+        await channel.aclose()

@@ -60,6 +60,9 @@ class Smsc:
         parts: int = answer.json()["parts"]
         return parts
 
+    async def data_sm(self) -> None:
+        (await self.http.post("/data_sm")).raise_for_status()
+
     async def drop(self) -> int:
         answer = await self.http.post("/drop")
         answer.raise_for_status()

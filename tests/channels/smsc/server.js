@@ -7,7 +7,8 @@
 //   GET  /submits          the submit_sm PDUs received (decoded), when keepSubmits > 0
 //   POST /config {..}      merge into the script (see DEFAULTS below)
 //   POST /reset            counters, queues and script back to their start
-//   POST /inbound {..}     send a mobile-originated message: {from, to, text, encoding, concat}
+//   POST /inbound {..}     a mobile-originated message: {from, to, text, encoding, concat, reverse, only}
+//   POST /data_sm          send a data_sm, which an ESME without data_sm answers generic_nack
 //   POST /drop             destroy every connection (no unbind)
 'use strict';
 
@@ -20,6 +21,7 @@ const DEFAULTS = {
   throttleEvery: 0, // every Nth submit_sm is answered ESME_RTHROTTLED
   throttleCount: 0, // the next N submit_sm are answered ESME_RTHROTTLED
   submitStatus: {}, // destination -> command_status for its submit_sm
+  genericNack: {}, // destination -> command_status of a generic_nack answering its submit_sm
   respondDelayMs: 0, // submit_sm_resp waits this long
   dropAfter: 0, // the Nth submit_sm from now destroys its connection, unanswered
   receipts: 'after', // 'after' | 'before' (the receipt precedes submit_sm_resp) | 'none'
@@ -45,7 +47,7 @@ function reset() {
   stats = {
     binds: 0, bindRefused: 0, submits: 0, unique: 0, duplicates: 0, throttled: 0, rejected: 0,
     maxOutstanding: 0, drops: 0, deliverSent: 0, deliverAcked: 0, deliverNacked: 0,
-    redelivered: 0, unbinds: 0, enquireLinks: 0,
+    redelivered: 0, unbinds: 0, enquireLinks: 0, genericNacksReceived: 0,
   };
   seen = new Set();
   submits = [];
@@ -134,6 +136,13 @@ function onSubmit(session, pdu) {
       session.destroy();
       return;
     }
+  }
+  if (script.genericNack[pdu.destination_addr]) {
+    session.outstanding -= 1;
+    session.send(new smpp.PDU('generic_nack', {
+      sequence_number: pdu.sequence_number, command_status: script.genericNack[pdu.destination_addr],
+    }));
+    return;
   }
   const message = pdu.short_message || {};
   const text = typeof message.message === 'string' ? message.message
@@ -260,8 +269,9 @@ function inbound(body) {
   if (raw.length <= single) parts.push(raw);
   else for (let at = 0; at < raw.length; at += step) parts.push(raw.subarray(at, at + step));
   const reference = body.reference || Math.floor(Math.random() * 255) + 1;
-  const order = parts.map((part, index) => index);
+  let order = parts.map((part, index) => index);
   if (body.reverse) order.reverse();
+  if (body.only) order = order.filter((index) => body.only.includes(index + 1));
   for (const index of order) {
     const options = {
       _key: ++deliveryKey,
@@ -312,7 +322,14 @@ const control = http.createServer((req, res) => {
       reset();
       reply(res, 200, {});
     } else if (path === 'POST /inbound') reply(res, 200, inbound(body));
-    else if (path === 'POST /drop') {
+    else if (path === 'POST /data_sm') {
+      // A request the ESME does not serve: it must answer generic_nack.
+      const [target] = receivers();
+      target.data_sm({ source_addr: '447700900123', destination_addr: '15005550006' }, (resp) => {
+        if (resp.command_id === 0x80000000) stats.genericNacksReceived += 1;
+      });
+      reply(res, 200, {});
+    } else if (path === 'POST /drop') {
       const count = sessions.size;
       for (const s of sessions) s.destroy();
       reply(res, 200, { dropped: count });

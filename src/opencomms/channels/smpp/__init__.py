@@ -6,6 +6,7 @@ from opencomms.channels.smpp.channel import (
     RouteDownError,
     RouteState,
     SmppChannel,
+    smpp_route,
 )
 from opencomms.channels.smpp.config import SmppRouteConfig
 from opencomms.channels.smpp.inbound import InboundMessage
@@ -18,4 +19,5 @@ __all__ = [
     "RouteState",
     "SmppChannel",
     "SmppRouteConfig",
+    "smpp_route",
 ]

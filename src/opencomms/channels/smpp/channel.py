@@ -510,6 +510,11 @@ class SmppChannel:
                 _answer(stale, ESME_RX_T_APPN)
 
 
+def smpp_route(name: str, options: SmppRouteConfig) -> SmppChannel:
+    """The factory of the `smpp` route kind: one configured route, one channel."""
+    return SmppChannel(name=name, config=options)
+
+
 def _answer(acks: list[Ack], status: int) -> None:
     for session, sequence in acks:
         session.respond(pdu.DELIVER_SM_RESP, status, sequence)

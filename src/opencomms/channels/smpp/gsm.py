@@ -6,6 +6,7 @@ is done by `str.translate`, regular expressions and big-int arithmetic, never a 
 character.
 """
 
+import random
 import re
 from dataclasses import dataclass
 from itertools import count
@@ -163,7 +164,8 @@ class References:
     """Concatenation references, one counter per channel (wrapping at 256 as the IEI allows)."""
 
     def __init__(self) -> None:
-        self._counter = count(1)
+        # A random start: workers restarted together should not reuse the same references.
+        self._counter = count(random.randrange(256))
 
     def next(self) -> int:
         return next(self._counter) & 0xFF

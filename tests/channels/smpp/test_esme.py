@@ -1,11 +1,17 @@
 """The SMPP channel against a real SMSC process (tests/channels/smsc, the npm smpp server)."""
 
 import asyncio
+import datetime
+import ipaddress
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
 from opencomms.channels import (
@@ -17,7 +23,7 @@ from opencomms.channels import (
 from opencomms.channels.smpp import RouteDownError, SmppChannel, SmppRouteConfig, smpp_route
 from opencomms.domain import errors
 from tests.channels.smpp.conftest import OpenChannel, message
-from tests.channels.smsc.control import Smsc
+from tests.channels.smsc.control import Smsc, running
 
 TO = "+14155550100"
 
@@ -352,3 +358,54 @@ async def test_inbound_without_a_sink_is_refused_not_dropped(smsc: Smsc) -> None
         assert (stats["deliverNacked"], stats["deliverAcked"]) == (1, 0)
     finally:
         await channel.aclose()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test smsc")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smsc.crt", directory / "smsc.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_smpp_over_tls_checks_the_certificate(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    async with running("--tls-key", str(key), "--tls-cert", str(cert)) as smsc:
+        common = {"host": smsc.host, "port": smsc.port, "system_id": "tls", "password": "secret"}
+        trusted = SmppChannel(**common, tls=True, tls_ca_file=str(cert))
+        untrusted = SmppChannel(**common, tls=True, reconnect_min=5)
+        try:
+            await trusted.open(lambda receipt: None)
+            assert trusted.state().up
+            assert (await trusted.send(message(TO, "secret"))).external_id
+            await untrusted.open(lambda receipt: None)
+            state = untrusted.state()
+            assert not state.up
+            assert "CERTIFICATE_VERIFY_FAILED" in state.reason
+        finally:
+            await trusted.aclose()
+            await untrusted.aclose()

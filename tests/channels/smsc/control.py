@@ -81,7 +81,7 @@ class Smsc:
 
 
 @asynccontextmanager
-async def running(**script: Any) -> AsyncIterator[Smsc]:
+async def running(*args: str, **script: Any) -> AsyncIterator[Smsc]:
     node = shutil.which("node")
     if node is None or not (HERE / "node_modules" / "smpp").is_dir():
         raise SmscNotInstalled("the test SMSC is not installed: run scripts/setup-smsc")
@@ -89,6 +89,7 @@ async def running(**script: Any) -> AsyncIterator[Smsc]:
     process = await asyncio.create_subprocess_exec(
         node,
         str(SERVER),
+        *args,
         stdout=asyncio.subprocess.PIPE,
         env={**os.environ, **env},
     )

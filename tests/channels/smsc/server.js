@@ -1,6 +1,6 @@
 // A scriptable SMSC for OpenComms tests, on the npm `smpp` package's server.
 //
-// Usage: node server.js [--port 0] [--control 0] [--host 127.0.0.1]
+// Usage: node server.js [--port 0] [--control 0] [--host 127.0.0.1] [--tls-key K --tls-cert C]
 // Prints one JSON line {"smpp": port, "control": port} once both listen. The HTTP control
 // port scripts its behaviour per test and reports what it saw:
 //   GET  /stats            counters (submits, duplicates, outstanding high-water mark, ...)
@@ -12,6 +12,7 @@
 //   POST /drop             destroy every connection (no unbind)
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
 const smpp = require('smpp');
 
@@ -224,7 +225,15 @@ function onBind(session, pdu, bindType) {
   }
 }
 
-const server = smpp.createServer((session) => {
+function arg(name, fallback) {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : fallback;
+}
+
+// --tls-key and --tls-cert (PEM files) make it an SMPP-over-TLS server.
+const tlsOptions = arg('tls-key') ? { key: fs.readFileSync(arg('tls-key')), cert: fs.readFileSync(arg('tls-cert')) } : {};
+
+const server = smpp.createServer(tlsOptions, (session) => {
   sessions.add(session);
   session.outstanding = 0;
   session.inflightDeliver = new Map();
@@ -336,11 +345,6 @@ const control = http.createServer((req, res) => {
     } else reply(res, 404, { error: path });
   });
 });
-
-function arg(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at >= 0 ? process.argv[at + 1] : fallback;
-}
 
 if (process.env.SMSC_SCRIPT) script = { ...script, ...JSON.parse(process.env.SMSC_SCRIPT) };
 const host = arg('host', '127.0.0.1');

@@ -118,10 +118,11 @@ class _Link:
                     config.port,
                     tls=config.tls,
                     tls_verify=config.tls_verify,
+                    tls_ca_file=config.tls_ca_file,
                 ),
                 config.connect_timeout,
             )
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
             self._down(f"cannot connect to {config.host}:{config.port}: {error or 'timed out'}")
             return False
         self.session = session
@@ -395,7 +396,11 @@ class SmppChannel:
                 self._next_slot = slot + self._interval
                 wait = slot - now
             if wait > 0:
-                await asyncio.sleep(wait)
+                try:
+                    await asyncio.sleep(wait)
+                except asyncio.CancelledError:
+                    self._release(best)
+                    raise
                 if not best.bound:  # it went away meanwhile
                     self._release(best)
                     continue
@@ -455,10 +460,12 @@ class SmppChannel:
         receipt = receipts.to_receipt(parsed) if parsed else None
         if parsed is None:
             log.warning("SMPP route %s: a receipt that names no message", self.name)
-        if receipt is None or self._receipts is None:
+        if receipt is None:  # nothing to record (ACCEPTD, ENROUTE, no id): taken as read
             session.respond(pdu.DELIVER_SM_RESP, ESME_ROK, sequence)
-            return
-        self._after(self._receipts(receipt), [(session, sequence)])
+        elif self._receipts is None:  # closing: the SMSC keeps it for the next bind
+            session.respond(pdu.DELIVER_SM_RESP, ESME_RX_T_APPN, sequence)
+        else:
+            self._after(self._receipts(receipt), [(session, sequence)])
 
     def _on_inbound(self, session: Session, sequence: int, sm: pdu.ShortMessage) -> None:
         if self._inbound is None:

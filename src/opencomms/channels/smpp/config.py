@@ -26,6 +26,7 @@ class SmppRouteConfig(BaseModel):
     enquire_link_interval: float = Field(30, gt=0)
     tls: bool = False
     tls_verify: bool = True
+    tls_ca_file: str = ""  # a PEM bundle to trust instead of the system's (a private CA)
     default_encoding: Literal["gsm7", "ucs2"] = "gsm7"
     gsm7_packed: bool = False  # pack GSM text 8 septets into 7 octets (few SMSCs want it)
     concatenation: Literal["udh", "sar"] = "udh"

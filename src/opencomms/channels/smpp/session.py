@@ -7,6 +7,7 @@ the way in, and the PDUs written in one loop iteration leave in one `write()`.
 import asyncio
 import itertools
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Final, Protocol, cast
 
@@ -163,16 +164,20 @@ class Session(asyncio.Protocol):
 
 
 async def connect(
-    factory: Callable[[], Session], host: str, port: int, *, tls: bool, tls_verify: bool
+    factory: Callable[[], Session],
+    host: str,
+    port: int,
+    *,
+    tls: bool,
+    tls_verify: bool = True,
+    tls_ca_file: str = "",
 ) -> Session:
     loop = asyncio.get_running_loop()
-    ssl_context = None
+    context = None
     if tls:
-        import ssl
-
-        ssl_context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=tls_ca_file or None)
         if not tls_verify:
-            ssl_context.check_hostname = False
-            ssl_context.verify_mode = ssl.CERT_NONE
-    _, protocol = await loop.create_connection(factory, host, port, ssl=ssl_context)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    _, protocol = await loop.create_connection(factory, host, port, ssl=context)
     return protocol

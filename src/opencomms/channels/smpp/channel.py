@@ -490,7 +490,7 @@ class SmppChannel:
 
     def _after(self, result: Awaitable[None] | None, acks: list[Ack]) -> None:
         """Acknowledges once the sink is done with what the deliver_sm carried."""
-        if not inspect.isawaitable(result):
+        if result is None or not inspect.isawaitable(result):
             _answer(acks, ESME_ROK)
             return
         task = asyncio.ensure_future(self._ack_when_done(result, acks))

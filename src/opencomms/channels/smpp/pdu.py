@@ -13,7 +13,6 @@ HEADER: Final = struct.Struct(">IIII")  # command_length, command_id, command_st
 HEADER_SIZE: Final = 16
 MAX_PDU: Final = 65536  # far above any PDU we take; a longer length means a broken stream
 _TLV_HEAD: Final = struct.Struct(">HH")
-_U32: Final = struct.Struct(">I")
 
 RESPONSE: Final = 0x80000000
 GENERIC_NACK: Final = 0x80000000
@@ -173,28 +172,35 @@ class ShortMessage:
         return self.short_message or self.tlvs.get(TLV_MESSAGE_PAYLOAD, b"")
 
 
-def _cstr(body: bytes, offset: int) -> tuple[str, int]:
-    end = body.index(0, offset)
-    return body[offset:end].decode("latin-1"), end + 1
-
-
 def decode_sm(body: bytes) -> ShortMessage:
     """Reads a submit_sm or deliver_sm body; raises PduError when it is malformed."""
+    # Inlined C-string reads: this runs once per receipt, the busiest inbound path.
+    index = body.index
     try:
-        service_type, at = _cstr(body, 0)
-        source_ton, source_npi = body[at], body[at + 1]
-        source_addr, at = _cstr(body, at + 2)
-        dest_ton, dest_npi = body[at], body[at + 1]
-        destination_addr, at = _cstr(body, at + 2)
-        esm_class, protocol_id, priority_flag = body[at], body[at + 1], body[at + 2]
-        schedule, at = _cstr(body, at + 3)
-        validity, at = _cstr(body, at)
+        end = index(0)
+        service_type = body[:end].decode("latin-1")
+        source_ton, source_npi = body[end + 1], body[end + 2]
+        at = end + 3
+        end = index(0, at)
+        source_addr = body[at:end].decode("latin-1")
+        dest_ton, dest_npi = body[end + 1], body[end + 2]
+        at = end + 3
+        end = index(0, at)
+        destination_addr = body[at:end].decode("latin-1")
+        esm_class, protocol_id, priority_flag = body[end + 1], body[end + 2], body[end + 3]
+        at = end + 4
+        end = index(0, at)
+        schedule = body[at:end].decode("latin-1")
+        at = end + 1
+        end = index(0, at)
+        validity = body[at:end].decode("latin-1")
+        at = end + 1
         registered, replace, data_coding, default_msg_id, length = body[at : at + 5]
         at += 5
         short_message = body[at : at + length]
         if len(short_message) != length:
             raise PduError("short_message runs past the end of the PDU")
-        tlvs = decode_tlvs(body, at + length)
+        tlvs = decode_tlvs(body, at + length) if at + length < len(body) else {}
     except (ValueError, IndexError) as exc:
         if isinstance(exc, PduError):
             raise
@@ -323,8 +329,3 @@ def split_frames(buffer: bytearray) -> tuple[list[tuple[int, int, int, bytes]], 
         frames.append((command_id, status, sequence, bytes(buffer[offset + 16 : offset + length])))
         offset += length
     return frames, offset
-
-
-def read_u32(data: bytes, offset: int = 0) -> int:
-    value: int = _U32.unpack_from(data, offset)[0]
-    return value

@@ -49,6 +49,7 @@ class BareClient(asyncio.Protocol):
         self.responses = 0
         self.receipts = 0
         self.buffer = bytearray()
+        self.out: list[bytes] = []
         self.bound = asyncio.get_running_loop().create_future()
         self.done = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
@@ -63,12 +64,19 @@ class BareClient(asyncio.Protocol):
         self._send(min(self.window, len(self.pdus)))
 
     def _send(self, count: int, answers: list[bytes] | None = None) -> None:
-        assert self.transport is not None
         chunk = self.pdus[self.next : self.next + count]
         self.next += len(chunk)
-        # One write per turn, answers and new submits together, as the channel does.
-        if chunk or answers:
-            self.transport.write(b"".join((answers or []) + chunk))
+        if not self.out:
+            # One write per event-loop turn, answers and new submits together, as the channel
+            # does: the SMSC then reads many PDUs per wake-up.
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.out.extend(answers or ())
+        self.out.extend(chunk)
+
+    def _flush(self) -> None:
+        out, self.out = self.out, []
+        if out and self.transport is not None:
+            self.transport.write(b"".join(out))
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

@@ -153,7 +153,6 @@ class _Link:
         if status != ESME_ROK:
             self.was_bound = False
             self._down(f"bind {self.role} refused: {describe(status)}")
-            log.error("SMPP route %s: %s", self.channel.name, self.reason)
             return False
         session.bound = True
         log.info("SMPP route %s: %s bound", self.channel.name, self.label)
@@ -181,6 +180,8 @@ class _Link:
         self._down("connection closed by the SMSC")
 
     def _down(self, reason: str) -> None:
+        if not self.channel.closing and reason != self.reason:
+            log.warning("SMPP route %s: %s down: %s", self.channel.name, self.label, reason)
         self.reason = reason
         self.channel.link_down(self)
 

@@ -26,6 +26,7 @@ from tests.channels.smpp.conftest import OpenChannel, message
 from tests.channels.smsc.control import Smsc, running
 
 TO = "+14155550100"
+ESME_PROCESS = Path(__file__).with_name("esme_process.py")
 
 
 async def test_a_refused_bind_puts_the_route_down_with_its_reason(
@@ -295,7 +296,8 @@ async def test_an_unacknowledged_receipt_is_redelivered_after_the_esme_dies(
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(Path(__file__).with_name("esme_process.py")),
+        str(ESME_PROCESS),
+        "hold",
         smsc.host,
         str(smsc.port),
         stdout=asyncio.subprocess.PIPE,
@@ -409,3 +411,49 @@ async def test_smpp_over_tls_checks_the_certificate(tmp_path: Path) -> None:
         finally:
             await trusted.aclose()
             await untrusted.aclose()
+
+
+async def test_sigkill_mid_send_resends_at_most_a_window(smsc: Smsc) -> None:
+    window, total = 8, 300
+    await smsc.configure(respondDelayMs=2, receipts="none")
+
+    async def esme(indices: list[int], kill_after: int | None) -> dict[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ESME_PROCESS),
+            "send",
+            smsc.host,
+            str(smsc.port),
+            str(window),
+            ",".join(map(str, indices)),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        taken: dict[int, str] = {}
+        try:
+            async with asyncio.timeout(30):
+                while line := (await process.stdout.readline()).decode().split():
+                    if line[0] == "sent":
+                        taken[int(line[1])] = line[2]
+                    if line[0] == "done" or len(taken) == kill_after:
+                        break
+        finally:
+            process.kill()  # SIGKILL, mid-send when kill_after is reached
+            await process.wait()
+        # What it wrote before it died counts as recorded, read or not.
+        for line in (await process.stdout.read()).decode().splitlines():
+            if line.startswith("sent"):
+                taken[int(line.split()[1])] = line.split()[2]
+        return taken
+
+    recorded = await esme(list(range(total)), kill_after=100)
+    assert 100 <= len(recorded) < total
+    # As dispatch would: everything without a recorded SMSC id is handed off again.
+    missing = [i for i in range(total) if i not in recorded]
+    resent = await esme(missing, kill_after=None)
+    assert set(resent) == set(missing)
+    stats = await smsc.stats()
+    assert stats["unique"] == total
+    # Only what the SMSC took while the dead process had it in its window goes twice.
+    assert stats["duplicates"] <= window
+    assert stats["submits"] == total + stats["duplicates"]

@@ -1,4 +1,4 @@
-"""An ESME in its own process, for crash tests.
+"""An ESME in its own process (on uvloop, like the worker), for crash tests.
 
 `python esme_process.py hold HOST PORT` sends one message, prints `sent <smsc id>`, then
 `held <smsc id>` once the receipt reached its sink, which never finishes: the deliver_sm stays
@@ -11,6 +11,7 @@ records each hand-off's result: killed mid-send, the unprinted ones are what mus
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 
 from opencomms.channels import OutboundMessage, Receipt
 from opencomms.channels.smpp import SmppChannel
@@ -53,10 +54,20 @@ async def send(host: str, port: int, window: int, indices: list[int]) -> None:
     await channel.aclose()
 
 
+def run(main: Coroutine[None, None, None]) -> None:
+    """On uvloop, as `serve` and `worker` run (so the crash tests cover it)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 if __name__ == "__main__":
     mode, host, port, *rest = sys.argv[1:]
     if mode == "hold":
-        asyncio.run(hold(host, int(port)))
+        run(hold(host, int(port)))
     else:
         window, indices = rest
-        asyncio.run(send(host, int(port), int(window), [int(i) for i in indices.split(",")]))
+        run(send(host, int(port), int(window), [int(i) for i in indices.split(",")]))

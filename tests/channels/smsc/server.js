@@ -35,7 +35,9 @@ const DEFAULTS = {
 
 const STATES = { ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5, ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8 };
 
-let script = { ...DEFAULTS };
+// The script given at start (SMSC_SCRIPT, JSON) is what /reset goes back to.
+const BASE = { ...DEFAULTS, ...JSON.parse(process.env.SMSC_SCRIPT || '{}') };
+let script = { ...BASE };
 let stats;
 let seen; // duplicate detection: destination | data_coding | part | payload
 let submits;
@@ -44,7 +46,7 @@ let redeliver; // deliver_sm options waiting for a receiver (after a drop or a n
 const sessions = new Set();
 
 function reset() {
-  script = { ...DEFAULTS };
+  script = { ...BASE };
   stats = {
     binds: 0, bindRefused: 0, submits: 0, unique: 0, duplicates: 0, throttled: 0, rejected: 0,
     maxOutstanding: 0, drops: 0, deliverSent: 0, deliverAcked: 0, deliverNacked: 0,
@@ -346,7 +348,6 @@ const control = http.createServer((req, res) => {
   });
 });
 
-if (process.env.SMSC_SCRIPT) script = { ...script, ...JSON.parse(process.env.SMSC_SCRIPT) };
 const host = arg('host', '127.0.0.1');
 server.listen(Number(arg('port', 0)), host, () => {
   control.listen(Number(arg('control', 0)), host, () => {

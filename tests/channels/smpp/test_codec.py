@@ -219,3 +219,17 @@ def test_the_docs_table_lists_every_command_status() -> None:
     docs = (Path(__file__).parents[3] / "docs" / "smpp.md").read_text()
     for value, status in STATUSES.items():
         assert f"| `0x{value:08X}` | `{status.name}`" in docs, status.name
+
+
+def test_packed_parts_after_a_udh_start_on_a_septet_boundary() -> None:
+    encoded = gsm.encode_text("hello " * 40)  # 240 septets: two parts
+    single = gsm.payloads(gsm.encode_text("hellohello"), packed=True)
+    assert single == [bytes.fromhex("e8329bfd4697d9ec37")]
+    parts = gsm.payloads(encoded, packed=True, udh_reference=9)
+    assert [p[:6] for p in parts] == [gsm.udh_concat(9, 2, 1), gsm.udh_concat(9, 2, 2)]
+    for raw, part in zip(encoded.parts, parts, strict=True):
+        assert len(part) == 6 + (7 * (len(raw) + 7) + 7) // 8 - 6  # one fill bit, whole septets
+        # Unpacked from the UDH's first bit, the text follows 7 septets of UDH and fill.
+        unpacked = gsm.unpack_septets(b"\0" * 6 + part[6:], 7 + len(raw))
+        assert unpacked[7:] == raw
+    assert gsm.payloads(encoded, udh_reference=9)[1] == gsm.udh_concat(9, 2, 2) + encoded.parts[1]

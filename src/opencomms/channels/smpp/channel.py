@@ -108,6 +108,7 @@ class SmppChannel:
     async def open(self, receipts: ReceiptSinkAny, inbound: InboundSink | None = None) -> None:
         """Binds every connection (waiting for each one's first try); receipts go to
         `receipts` and inbound messages to `inbound`, each acknowledged once its sink is done."""
+        self.closing = False
         self._receipts = receipts
         self._inbound = inbound
         pair = ["transmitter", "receiver"]
@@ -187,24 +188,24 @@ class SmppChannel:
         encoded = gsm.encode_text(text, force_ucs2=self.config.default_encoding == "ucs2")
         source, source_ton, source_npi = self._source(message.sender)
         dest = message.to.removeprefix("+").encode("latin-1")
-        parts = encoded.parts
-        if self.config.gsm7_packed and encoded.data_coding == gsm.DC_DEFAULT:
-            parts = tuple(gsm.pack_septets(part) for part in parts)
-        body = self._template.body
-        if len(parts) == 1:
-            bodies = [body(source, source_ton, source_npi, dest, encoded.data_coding, parts[0])]
+        coding, body = encoded.data_coding, self._template.body
+        if len(encoded.parts) == 1:
+            [payload] = gsm.payloads(encoded, packed=self.config.gsm7_packed)
+            bodies = [body(source, source_ton, source_npi, dest, coding, payload)]
         else:
-            reference = self._references.next()
-            total = len(parts)
+            reference, total = self._references.next(), len(encoded.parts)
             sar = self.config.concatenation == "sar"
+            parts = gsm.payloads(
+                encoded, packed=self.config.gsm7_packed, udh_reference=None if sar else reference
+            )
             bodies = [
                 body(
                     source,
                     source_ton,
                     source_npi,
                     dest,
-                    encoded.data_coding,
-                    part if sar else gsm.udh_concat(reference, total, index) + part,
+                    coding,
+                    part,
                     esm_class=0 if sar else pdu.ESM_UDHI,
                     tlvs=pdu.sar_tlvs(reference, total, index) if sar else b"",
                 )

@@ -160,6 +160,26 @@ def udh_concat(reference: int, total: int, sequence: int) -> bytes:
     return bytes((5, 0, 3, reference & 0xFF, total, sequence))
 
 
+def payloads(
+    encoded: Encoded, *, packed: bool = False, udh_reference: int | None = None
+) -> list[bytes]:
+    """Each part's short_message, led by its concatenation UDH when `udh_reference` is given.
+
+    Packed GSM text after a UDH starts on a septet boundary: the 6 UDH octets take 48 bits,
+    so one fill bit comes before the first septet (7 zero septets packed, less their 6 octets).
+    """
+    parts = encoded.parts
+    pack = packed and encoded.data_coding == DC_DEFAULT
+    if udh_reference is None:
+        return [pack_septets(part) for part in parts] if pack else list(parts)
+    total = len(parts)
+    return [
+        udh_concat(udh_reference, total, index)
+        + (pack_septets(b"\0" * 7 + part)[6:] if pack else part)
+        for index, part in enumerate(parts, start=1)
+    ]
+
+
 class References:
     """Concatenation references, one counter per channel (wrapping at 256 as the IEI allows)."""
 

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from opencomms.cli import runtime
+from opencomms.cli import smpp as smpp_cli
 from opencomms.config import DEFAULT_DATABASE_URL
 from opencomms.store.db import DatabaseUrlError
 
@@ -21,6 +22,7 @@ accounts_app = typer.Typer(help="Accounts (Account SID + auth token).", no_args_
 keys_app = typer.Typer(help="API keys (SK... + secret).", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(smpp_cli.app, name="smpp")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

@@ -457,3 +457,34 @@ async def test_sigkill_mid_send_resends_at_most_a_window(smsc: Smsc) -> None:
     # Only what the SMSC took while the dead process had it in its window goes twice.
     assert stats["duplicates"] <= window
     assert stats["submits"] == total + stats["duplicates"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("password", "status", "says", "unbinds"),
+    [("secret", 0, '"up": true', 1), ("bad", 3, "ESME_RINVPASWD", 0)],
+)
+async def test_the_probe_command_shows_the_route_state(
+    smsc: Smsc, password: str, status: int, says: str, unbinds: int
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "opencomms",
+        "smpp",
+        "probe",
+        "--host",
+        smsc.host,
+        "--port",
+        str(smsc.port),
+        "--system-id",
+        "ops",
+        "--password",
+        password,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        out, _ = await process.communicate()
+    assert process.returncode == status
+    assert says in out.decode()
+    assert (await smsc.stats())["unbinds"] == unbinds  # a bound probe unbinds before it exits

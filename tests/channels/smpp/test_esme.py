@@ -49,7 +49,7 @@ async def test_a_send_returns_the_smsc_id_and_its_receipt_follows(
     channel, sinks = await open_channel()
     assert channel.state().up
     result = await channel.send(message(TO, "Hello {world} €5"))
-    assert result.external_ids == (result.external_id,)
+    assert (result.external_ids, result.parts) == ((result.external_id,), ())
     await sinks.until(lambda: len(sinks.receipts) == 1)
     assert sinks.receipts[0].external_id == result.external_id
     assert sinks.receipts[0].status == "DELIVERED"
@@ -241,7 +241,7 @@ async def test_inbound_messages_single_and_multipart(
     assert sent == parts
     await sinks.until(lambda: len(sinks.inbound) == 1)
     [inbound] = sinks.inbound
-    assert (inbound.sender, inbound.to, inbound.text, inbound.parts) == (
+    assert (inbound.sender, inbound.to, inbound.content["text"], inbound.parts) == (
         "+447700900123",
         "+15005550006",
         text,

@@ -57,9 +57,14 @@ class RouteDownError(TransientDeliveryError):
 
 @dataclass(frozen=True, slots=True)
 class MultipartResult(SendResult):
-    """A hand-off of one or more parts: `external_id` is the first part's SMSC id."""
+    """A hand-off of one or more parts: `external_id` is the first part's SMSC id, `parts`
+    the ids of the others (the shape the routes seam gives `SendResult` itself)."""
 
-    external_ids: tuple[str, ...] = ()
+    parts: tuple[str, ...] = ()
+
+    @property
+    def external_ids(self) -> tuple[str, ...]:
+        return (self.external_id, *self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +218,7 @@ class SmppChannel:
             ]
         # Parts go in order, one after the other: some SMSCs and handsets expect that.
         ids = [await self._submit(b) for b in bodies]
-        return MultipartResult(ids[0], tuple(ids))
+        return MultipartResult(ids[0], tuple(ids[1:]))
 
     def _source(self, sender: str) -> tuple[bytes, int, int]:
         number = sender.removeprefix("+")
@@ -372,7 +377,7 @@ class SmppChannel:
             if done is None:
                 return
             text, acks, parts = done[0], done[1], segment.total
-        message = InboundMessage(sender, to, text, parts, now_ms())
+        message = InboundMessage("SMS", sender, to, {"text": text}, None, now_ms(), parts)
         self._after(self._inbound(message), acks)
 
     def _after(self, result: Awaitable[None] | None, acks: list[Ack]) -> None:

@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from opencomms.channels import (
     Channel,
     PermanentDeliveryError,
+    RouteConfig,
     TransientDeliveryError,
     create,
 )
-from opencomms.channels.smpp import RouteDownError, SmppChannel, SmppRouteConfig, smpp_route
+from opencomms.channels.smpp import RouteDownError, SmppChannel, SmppRouteConfig
 from opencomms.domain import errors
 from tests.channels.smpp.conftest import OpenChannel, message
 from tests.channels.smsc.control import Smsc, running
@@ -62,12 +63,11 @@ async def test_a_send_returns_the_smsc_id_and_its_receipt_follows(
 
 
 async def test_registry_creates_the_smpp_kind(smsc: Smsc) -> None:
-    channel = create("smpp", host=smsc.host, port=smsc.port, system_id="x", password="secret")
+    options = SmppRouteConfig(host=smsc.host, port=smsc.port, system_id="x", binds=3)
+    channel = create(RouteConfig("aggregator", "smpp", options))
     assert isinstance(channel, SmppChannel)
     assert isinstance(channel, Channel)
-    assert channel.config.window == 64
-    options = SmppRouteConfig(host=smsc.host, system_id="x", binds=3)
-    assert smpp_route("aggregator", options).name == "aggregator"
+    assert (channel.name, channel.config.binds, channel.config.window) == ("aggregator", 3, 64)
     with pytest.raises(ValidationError):
         SmppRouteConfig(host="h", system_id="x", windw=3)  # a typo is refused, not ignored
 

@@ -2,13 +2,13 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from opencomms.channels.options import RouteOptions
 
 
-class SmppRouteConfig(BaseModel):
+class SmppRouteConfig(RouteOptions):
     """Every key is documented in docs/smpp.md; unknown keys are refused (typos fail loudly)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str
     port: int = Field(2775, ge=1, le=65535)

@@ -1,6 +1,7 @@
 """SMPP throughput: the test SMSC's own ceiling, then the SmppChannel through that SMSC.
 
     .venv/bin/python bench/smpp.py [--messages 20000] [--window 64] [--binds 1]
+    .venv/bin/python bench/smpp.py --end-to-end [--database sqlite|postgresql|both]
 
 Both phases send single-part messages into tests/channels/smsc/server.js (the npm `smpp`
 package's server; `scripts/setup-smsc` installs it) and count a message as done when its
@@ -13,23 +14,31 @@ submit_sm_resp and its delivery receipt have both arrived:
 
 Prints messages/s for each, the ratio, and the CPU time per message of the SMSC process and of
 this one (on a quiet machine, whichever nears a core's worth is the bottleneck). The SMSC is
-warmed up first (node's JIT) with WARMUP messages. End-to-end through dispatch comes when the
-routes seam is wired to the channel.
+warmed up first (node's JIT) with WARMUP messages.
+
+With --end-to-end, a third phase runs bench/drain.py's end-to-end drain (real `opencomms serve`
+and, on PostgreSQL, `--workers` `opencomms worker` processes, sends posted over HTTP, done when
+every message is DELIVERED) with a config file whose only SMS sender (+15005550006) is on an
+`smpp` route (window `--window`) to the same SMSC: receipts come back by deliver_sm.
 """
 
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tests.channels.smsc.control import Smsc, running
 
+import drain
 from opencomms.channels import OutboundMessage, Receipt
 from opencomms.channels.smpp import SmppChannel, pdu
 from opencomms.channels.smpp.gsm import encode_gsm
@@ -181,6 +190,9 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--binds", type=int, default=1)
+    parser.add_argument("--end-to-end", action="store_true", help="also through dispatch")
+    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (PostgreSQL)")
     args = parser.parse_args()
     n = args.messages
     async with running(keepSubmits=0) as smsc:
@@ -197,10 +209,63 @@ async def main() -> None:
         ours_cpu = meter.lap()
         stats = await smsc.stats()
         assert stats["unique"] == n and stats["duplicates"] == 0, stats
-    print(f"{n} single-part messages, window {args.window}, receipts included")
-    report("SMSC ceiling (bare client)", n, bare, bare_cpu)
-    report(f"SmppChannel.send ({args.binds} bind)", n, ours, ours_cpu)
-    print(f"ratio channel / ceiling: {bare / ours:.2f}")
+        print(f"{n} single-part messages, window {args.window}, receipts included")
+        report("SMSC ceiling (bare client)", n, bare, bare_cpu)
+        report(f"SmppChannel.send ({args.binds} bind)", n, ours, ours_cpu)
+        print(f"ratio channel / ceiling: {n / ours / (n / bare):.2f}")
+        if args.end_to_end:
+            kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+            for kind in kinds:
+                await smsc.reset()
+                meter.lap()
+                result = await end_to_end(smsc, kind, n, args.window, args.workers)
+                smsc_cpu = meter.lap()[0]
+                stats = await smsc.stats()
+                drain.print_result(result)
+                print(
+                    f"  SMSC: {stats['unique']} unique submits, {stats['duplicates']} duplicates, "
+                    f"{stats['deliverAcked']} receipts answered, CPU {smsc_cpu:.1f} s; "
+                    f"end to end / ceiling: {result.per_second / (n / bare):.2f}"
+                )
+
+
+@dataclass(frozen=True)
+class SmppDrain(drain.Options):
+    """drain.py's options, with the config file that puts the SMS sender on the SMPP route."""
+
+    config_file: str = ""
+
+    def worker_env(self) -> dict[str, str]:
+        return {**super().worker_env(), "OPENCOMMS_CONFIG": self.config_file}
+
+
+def config_text(smsc: Smsc, window: int) -> str:
+    return f"""
+[[routes]]
+name = "smsc"
+type = "smpp"
+host = "{smsc.host}"
+port = {smsc.port}
+system_id = "opencomms"
+password = "secret"
+window = {window}
+
+[[senders]]
+channel = "SMS"
+address = "+{SENDER}"
+route = "smsc"
+"""
+
+
+async def end_to_end(smsc: Smsc, kind: str, messages: int, window: int, workers: int) -> Any:
+    size = min(messages, drain.MAX_RECIPIENTS)
+    if messages % size:
+        raise SystemExit(f"--messages must be a multiple of {size} for --end-to-end")
+    with tempfile.TemporaryDirectory(prefix="opencomms-smpp-") as temp:
+        config = Path(temp) / "opencomms.toml"
+        config.write_text(config_text(smsc, window))
+        options = SmppDrain(messages // size, size, workers, 600.0, None, str(config))
+        return await drain.bench_database(kind, options)
 
 
 class Meter:

@@ -53,7 +53,7 @@ async def test_sms_goes_out_over_smpp_and_its_receipts_settle_it(
         assert answer.status_code == 202, answer.text
         operation = f"/v1/Messages/Operations/{answer.json()['operationId']}"
         async with asyncio.timeout(60):
-            while (done := (await http.get(operation)).json())["status"] != "COMPLETED":
+            while (done := (await http.get(operation)).json())["status"] != "COMPLETED":  # noqa: ASYNC110 - another process
                 await asyncio.sleep(0.2)
         assert (done["stats"]["delivered"], done["stats"]["undelivered"]) == (2, 1), done
         listed = await http.get("/v1/Messages", params={"operationId": done["id"]})

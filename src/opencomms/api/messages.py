@@ -20,14 +20,18 @@ from opencomms.store import reads, sends
 router = APIRouter(tags=["Messages"])
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> Any:
     raw = await request.body()
     try:
-        body = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
         ) from error
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
@@ -35,9 +39,12 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
-    """A 202 with the body and every header of decision 1."""
-    location = operation_uri(base, operation_id)
+def accepted(
+    operation_id: str, base: str, resources: str, location: str | None = None
+) -> JSONResponse:
+    """A 202 with the body and every header of decision 1; `location` is the operation's URI
+    when it is not a Message Operation."""
+    location = location or operation_uri(base, operation_id)
     body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
     headers = {
         "Location": location,

@@ -3,6 +3,7 @@ backlog that would outlast the validity period is refused at accept time."""
 
 import asyncio
 import bisect
+import itertools
 import os
 import subprocess
 import sys
@@ -154,7 +155,7 @@ async def test_a_throttled_sender_never_holds_back_another(db: Database) -> None
     slow = await hand_off_times(db, "SMS")
     # The slow one kept to its 1 per second meanwhile (hand-offs a second apart, or more).
     assert slow
-    assert all(b - a >= 1000 for a, b in zip(slow, slow[1:]))
+    assert all(b - a >= 1000 for a, b in itertools.pairwise(slow))
     # The fast sender drained at the worker's own speed: 2,000 sandbox messages take a
     # second or two alone; allow a loaded machine ten.
     assert elapsed < 10, f"the unlimited sender took {elapsed:.1f}s beside a throttled one"

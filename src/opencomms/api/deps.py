@@ -13,6 +13,7 @@ from opencomms.api.errors import Unauthorized
 from opencomms.config import Settings
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
+from opencomms.store.analyze import StatsKeeper
 from opencomms.store.db import Database
 
 
@@ -51,6 +52,7 @@ class AppState:
     public_url: str | None
     settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
+    stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
 
 
 async def state(request: Request) -> AppState:

@@ -65,7 +65,7 @@ class Health:
             log.exception("dispatch failed; retrying with backoff until the database answers")
         else:
             log.debug("dispatch failed again (%d in a row)", self.failures, exc_info=True)
-        return min(self.cap, self.base * 2 ** min(self.failures - 1, 20))
+        return min(self.cap, self.base * 2.0 ** min(self.failures - 1, 20))
 
     def succeeded(self) -> None:
         if self.failures:

@@ -39,6 +39,7 @@ from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.store import inbound, operation_status, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
@@ -239,7 +240,7 @@ class Dispatcher:
         if refused is not None:
             return refused
         plan = self._plans.get(claim.operation_id)
-        steps = plan.steps(claim.plan)
+        steps = plan.steps(claim.plan) or self._unplanned(claim)
         if claim.route_index >= len(steps):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
         targets = addresses(claim.recipient)
@@ -261,6 +262,18 @@ class Dispatcher:
             claim.id, number, sender.channel, sender.address, to.address, rendered
         )
         return Pending(claim, plan, steps, to, number, content, outbound)
+
+    def _unplanned(self, claim: Claim) -> tuple[Step, ...]:
+        """A message accepted before plans were stored (migration 0003): its one sender,
+        on the first configured route."""
+        if claim.plan is not None or claim.sender is None or not self.channels:
+            return ()
+        shown = loads(claim.sender)
+        route = next(iter(self.channels))
+        sender = Sender(
+            shown["address"], shown["channel"], shown["senderId"], shown.get("senderPoolId"), route
+        )
+        return (Step(sender, 0),)
 
     async def _start(
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int

@@ -6,6 +6,7 @@ from datetime import datetime
 from opencomms.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from opencomms.clock import to_ms
 from opencomms.domain import errors
+from opencomms.domain.channels import ChannelType
 from opencomms.domain.errors import Problem, ValidationFailed
 from opencomms.domain.records import MessageFilter, OperationFilter
 from opencomms.domain.status import MessageStatus, OperationStatus
@@ -14,8 +15,9 @@ _TAGS = re.compile(r"^(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}$")
 _OPERATION_ID = re.compile(r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 _SESSION_ID = re.compile(r"^comms_session_[a-hjkmnpqrstv-z0-9]{26,34}")
 _PROFILE_ID = re.compile(r"^mem_profile_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
-_CHANNELS = ("SMS", "RCS", "WHATSAPP")
-_MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP", "INBOUND")
+# The message channels of the spec (EMAIL senders come with the Emails issue).
+_CHANNELS = tuple(c.value for c in (ChannelType.SMS, ChannelType.RCS, ChannelType.WHATSAPP))
+_MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP")
 
 
 class _Parser:

@@ -26,8 +26,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         db=db,
         box=SecretBox(settings.secret_key),
         public_url=settings.public_url,
-        stats=StatsKeeper(db),
         settings=settings,
+        stats=StatsKeeper(db),
     )
     errors.install(app)
     app.include_router(health.router)

@@ -93,8 +93,8 @@ class Dispatcher:
         self._rates = pacing.Rates()
         # A deferred message is due `lead` before its slot, so a claim (at most a poll
         # interval later) finds it while the slot is still within the horizon.
-        self.pace_lead_ms = int(config.poll_interval * 1000) + 2000
-        self.pace_horizon_ms = self.pace_lead_ms + 1000
+        self.pace_lead_ms = int(config.poll_interval * 1000) + 3000
+        self.pace_horizon_ms = self.pace_lead_ms + 2000
 
     @property
     def lease_ms(self) -> int:

@@ -235,3 +235,12 @@ sender_pacing = Table(
     Column("sender_id", String(64), primary_key=True),
     Column("next_slot", Float, nullable=False),
 )
+
+# Further ids a channel gave one hand-off (the parts of a long SMS), each naming the
+# attempt's own external_id: a receipt for any part applies to the attempt.
+attempt_parts = Table(
+    "attempt_parts",
+    metadata,
+    Column("external_id", String(128), primary_key=True),
+    Column("primary_id", String(128), nullable=False),
+)

@@ -2,8 +2,8 @@
 
 from fastapi import FastAPI
 
-from opencomms import __version__
-from opencomms.api import errors, health, messages, operations
+from opencomms import __version__, console
+from opencomms.api import contract, errors, health, messages, operations, sandbox
 from opencomms.api.deps import AppState
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
@@ -18,7 +18,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         title="OpenComms",
         version=__version__,
         description="Twilio's Communications API v1, self-hosted.",
-        docs_url="/docs",
+        # The served contract is Twilio's (api/contract.py), not one derived from the routes.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.opencomms = AppState(
@@ -30,5 +32,8 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(sandbox.router, prefix=prefix)
+    app.include_router(contract.router)
+    console.install(app, settings)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     return app

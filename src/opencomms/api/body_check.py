@@ -120,3 +120,9 @@ def _translate_in(error: Any, instance: Any, where: str, branch: dict[str, Any])
         branches = _walk(branch, error.schema_path)
         return explain_one_of(branches, _at(instance, path), json_path(where, path))
     return _translate(error, instance, where)
+
+
+def check_extension_request(schema_name: str, body: Any) -> list[Problem]:
+    """Every way a body breaks one of the extensions' request schemas (no `oneOf` there)."""
+    validator = spec.extension_validator(schema_name)
+    return [p for e in validator.iter_errors(body) for p in _translate(e, body, "$")]

@@ -71,18 +71,24 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
-async def current_account(request: Request) -> str:
-    """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
-    username, password = _basic_credentials(request)
-    app: AppState = request.app.state.opencomms
+async def account_for(app: AppState, username: str, password: str) -> str | None:
+    """The account a credential pair (Account SID + token, or API key + secret) opens."""
     account_sid = app.verified.get(username, password)
     if account_sid is not None:
         return account_sid
     async with app.db.read() as conn:
         account_sid = await accounts.authenticate(conn, app.box, username, password)
+    if account_sid is not None:
+        app.verified.put(username, password, account_sid)
+    return account_sid
+
+
+async def current_account(request: Request) -> str:
+    """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
+    username, password = _basic_credentials(request)
+    account_sid = await account_for(request.app.state.opencomms, username, password)
     if account_sid is None:
         raise Unauthorized
-    app.verified.put(username, password, account_sid)
     return account_sid
 
 

@@ -75,10 +75,10 @@ async def list_sandbox_messages(
     return JSONResponse(body)
 
 
-@router.delete("/Sandbox/Messages", status_code=204)
+@router.delete("/Sandbox/Messages", status_code=204, response_class=Response)
 async def clear_sandbox_messages(
     account: Account, app: State, to: str | None = None, operationId: str | None = None
-) -> Any:
+) -> Response:
     """Clear the sandbox inbox, or only what went to `to` or came from `operationId`."""
     wanted = filters.sandbox_filter(to=to, operation_id=operationId, channel=None)
     async with app.db.write() as conn:

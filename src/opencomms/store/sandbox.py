@@ -8,7 +8,8 @@ nothing for the inbox. A clear is one row in `sandbox_clears` that hides what ca
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select, text
+from sqlalchemy import and_, cast, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -44,14 +45,16 @@ class Delivery:
 
 
 def _to_address(dialect: str) -> ColumnElement[Any]:
+    """The attempt's recipient address (its `to` is a one-element JSON array)."""
     if dialect == "postgresql":
-        return text("(CAST(attempts.recipient AS jsonb) -> 0 ->> 'address')")  # type: ignore[return-value]
+        element = cast(attempts.c.recipient, JSONB).op("->")(literal(0))
+        return element.op("->>")(literal("address"))
     return func.json_extract(attempts.c.recipient, literal("$[0].address"))
 
 
 def _from_address(dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return text("(CAST(attempts.sender AS jsonb) ->> 'address')")  # type: ignore[return-value]
+        return cast(attempts.c.sender, JSONB).op("->>")(literal("address"))
     return func.json_extract(attempts.c.sender, literal("$.address"))
 
 

@@ -64,19 +64,25 @@ async def _unauthorized(_request: Request, _exc: Exception) -> Response:
     return response
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> str:
     """Every method some route serves on the request's path.
 
     Starlette answers a 405 with the methods of the first route whose path matched, but
-    one path may be served by several routes (GET and POST /v1/Messages are two).
+    one path may be served by several routes (GET and POST /v1/Messages are two), so each
+    method is tried against every route.
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "OPENCOMMS-PROBE"})
-        route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
-            methods.update(route_methods)
-    return ", ".join(sorted(methods))
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -48,7 +48,7 @@ async def test_signing_in_sets_a_strict_httponly_cookie(
     signed = await sign_in(browser, account.sid, account.secret)
     assert signed.status_code == 303
     assert signed.headers["location"] == "/console/inbox"
-    cookie = [c for c in signed.headers.get_list("set-cookie") if c.startswith("oc_session=")][0]
+    cookie = next(c for c in signed.headers.get_list("set-cookie") if c.startswith("oc_session="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
     assert account.secret not in cookie
     page = await browser.get("/console/operations")

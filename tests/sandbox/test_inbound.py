@@ -109,6 +109,7 @@ async def test_another_accounts_sender_or_an_unknown_one_is_refused(
             ["$.from"],
         ),
         (reply("x" * 1601), ["$.content.text"]),
+        (reply("nul \x00 here"), ["$.content.text"]),
     ],
 )
 async def test_bad_bodies_list_every_problem(

@@ -301,6 +301,17 @@ async def message_page(request: Request, message_id: str) -> Response:
     return _page(request, "message.html", session, message=wire.dump(message))
 
 
+@router.get("/seek/{identifier}")
+async def seek_page(request: Request, identifier: str) -> Response:
+    """The message whose attempt a channel gave `identifier` (the API's Seek, for people)."""
+    session = await _session(request)
+    async with _state(request).db.read() as conn:
+        message_id = await reads.find_by_external_id(conn, session.account_sid, identifier)
+    if message_id is None:
+        return _page(request, "missing.html", session, 404, what=f"Identifier {identifier}")
+    return RedirectResponse(f"/console/messages/{quote(message_id)}", status_code=303)
+
+
 # -- the sandbox inbox ------------------------------------------------------------------------
 
 

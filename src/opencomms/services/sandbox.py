@@ -47,6 +47,12 @@ def _bad(message: str, context: str, code: int = errors.INVALID_PARAMETER) -> Va
 
 def _check(command: Reply) -> list[Problem]:
     problems: list[Problem] = []
+    text = command.content.get("text")
+    if isinstance(text, str) and "\x00" in text:
+        # PostgreSQL text cannot hold NUL; refuse it as a field error, not a driver fault.
+        problems.append(
+            Problem(errors.INVALID_PARAMETER, "The text must not contain NUL", "$.content.text")
+        )
     if not phone.is_possible(command.from_address.removeprefix("whatsapp:")):
         problems.append(
             Problem(
@@ -64,7 +70,6 @@ def _check(command: Reply) -> list[Problem]:
                 "$.from.channel",
             )
         )
-    text = command.content.get("text")
     if isinstance(text, str) and len(text) > MAX_TEXT:
         problems.append(
             Problem(

@@ -26,6 +26,7 @@ from tests.sandbox.helpers import SMS_SENDER, declare_senders
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 LAUNCH_ARGS = [
     "--headless",
@@ -55,7 +56,7 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         pytest.fail("Chromium is missing: run scripts/setup-browser")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
@@ -96,7 +97,12 @@ async def sign_in(page: Page, server: ServerProcess) -> None:
     await expect(page.get_by_role("heading", name="Operations")).to_be_visible()
 
 
-def send(server: ServerProcess, *numbers: str) -> str:
+async def api(server: ServerProcess, method: str, path: str, **kwargs: object) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=server.base_url, auth=server.auth) as http:
+        return await http.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+
+async def send(server: ServerProcess, *numbers: str) -> str:
     body = {
         "to": [
             {"address": n, "channel": "PHONE", "variables": {"n": str(i)}}
@@ -104,24 +110,18 @@ def send(server: ServerProcess, *numbers: str) -> str:
         ],
         "content": {"text": "Your code is {{ n }}"},
     }
-    response = httpx.post(server.base_url + "/v1/Messages", json=body, auth=server.auth)
+    response = await api(server, "POST", "/v1/Messages", json=body)
     assert response.status_code == 202, response.text
     operation_id: str = response.json()["operationId"]
     return operation_id
 
 
-async def test_console_end_to_end(browser: Browser, server: ServerProcess, dialect: str) -> None:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    problems = watch_console(page)
-    await sign_in(page, server)
-    await shot(page, "1-operations-empty", dialect)
-
-    operation_id = send(server, PHONE, "+14155550143", "+15005550002")
+async def watch_operation(page: Page, server: ServerProcess, dialect: str) -> str:
+    """Sends, then sees the operation complete on the page without reloading it."""
+    operation_id = await send(server, PHONE, "+14155550143", "+15005550002")
     await page.reload()
     status = page.locator(f'[data-op-status="{operation_id}"]')
     await expect(status).to_be_visible()
-    # Progress arrives by polling: the page is never reloaded from here on.
     await page.evaluate("window.notReloaded = true")
     await expect(status).to_have_text("COMPLETED", timeout=30_000)
     assert await page.evaluate("window.notReloaded") is True
@@ -129,7 +129,11 @@ async def test_console_end_to_end(browser: Browser, server: ServerProcess, diale
     await expect(progress.locator('[data-field="delivered"]')).to_have_text("2")
     await expect(progress.locator('[data-field="failed"]')).to_have_text("1")
     await shot(page, "2-operations-completed", dialect)
+    return operation_id
 
+
+async def open_message(page: Page, server: ServerProcess, dialect: str, operation_id: str) -> None:
+    """From the operation to a message: rendered content, attempt, identifier, seek."""
     await page.get_by_role("link", name=operation_id).click()
     await expect(page.get_by_role("heading", name=operation_id)).to_be_visible()
     await shot(page, "3-operation", dialect)
@@ -138,14 +142,15 @@ async def test_console_end_to_end(browser: Browser, server: ServerProcess, diale
     identifier = page.locator(".attempts .facts a.mono").first
     await expect(identifier).to_have_text(re.compile(r"^SM[0-9a-f]{32}$"))
     await shot(page, "4-message", dialect)
-    # The identifier seeks the message, in the console as in the API.
     text = await identifier.text_content() or ""
-    seek = httpx.get(f"{server.base_url}/v1/Messages/Seek/{text}", auth=server.auth)
+    seek = await api(server, "GET", f"/v1/Messages/Seek/{text}")
     assert seek.status_code == 301
     message_url = page.url
     await identifier.click()
     await expect(page).to_have_url(message_url)
 
+
+async def filter_messages(page: Page, dialect: str) -> None:
     await page.get_by_role("link", name="Messages", exact=True).click()
     await page.get_by_label("Status").select_option("FAILED")
     await page.get_by_role("button", name="Filter").click()
@@ -153,6 +158,8 @@ async def test_console_end_to_end(browser: Browser, server: ServerProcess, diale
     await expect(page.locator(".rows li")).to_contain_text("+15005550002")
     await shot(page, "5-messages-filtered", dialect)
 
+
+async def reply_from_the_inbox(page: Page, server: ServerProcess, dialect: str) -> None:
     await page.get_by_role("link", name="Sandbox inbox").click()
     await page.locator(".threads a", has_text=PHONE).click()
     await expect(page.locator(".bubble.out")).to_contain_text("Your code is 0")
@@ -161,11 +168,20 @@ async def test_console_end_to_end(browser: Browser, server: ServerProcess, diale
     await page.get_by_role("button", name="Send").click()
     await expect(page.locator(".bubble.in")).to_contain_text("Got it, thanks!")
     await shot(page, "6-thread", dialect)
-    inbound = httpx.get(
-        server.base_url + "/v1/Messages", params={"status": "INBOUND"}, auth=server.auth
-    ).json()["messages"]
-    assert [m["from"]["address"] for m in inbound] == [PHONE]
+    listed = await api(server, "GET", "/v1/Messages", params={"status": "INBOUND"})
+    assert [m["from"]["address"] for m in listed.json()["messages"]] == [PHONE]
 
+
+async def test_console_end_to_end(browser: Browser, server: ServerProcess, dialect: str) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    problems = watch_console(page)
+    await sign_in(page, server)
+    await shot(page, "1-operations-empty", dialect)
+    operation_id = await watch_operation(page, server, dialect)
+    await open_message(page, server, dialect, operation_id)
+    await filter_messages(page, dialect)
+    await reply_from_the_inbox(page, server, dialect)
     await page.goto(server.base_url + "/docs")
     await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Twilio", timeout=20_000)
     await expect(page.get_by_text("OpenComms extensions").first).to_be_visible()
@@ -177,7 +193,7 @@ async def test_console_end_to_end(browser: Browser, server: ServerProcess, diale
 async def test_console_at_phone_width(
     browser: Browser, server: ServerProcess, dialect: str
 ) -> None:
-    send(server, PHONE)
+    await send(server, PHONE)
     context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = await context.new_page()
     problems = watch_console(page)

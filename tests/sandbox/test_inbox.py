@@ -6,6 +6,7 @@ import pytest
 from opencomms.api import spec
 from opencomms.store.accounts import NewCredential
 from opencomms.store.db import Database, open_database
+from tests.conftest import make_client
 from tests.sandbox.helpers import deliver, send
 
 
@@ -103,21 +104,13 @@ async def test_clear_hides_what_came_before_only(client: httpx.AsyncClient, db: 
 
 
 async def test_inbox_survives_a_restart(
-    client: httpx.AsyncClient, db: Database, db_url: str
+    client: httpx.AsyncClient, db: Database, db_url: str, account: NewCredential
 ) -> None:
     await send(client, "+14155550401")
     await deliver(db)
-    reopened = open_database(db_url)
+    reopened = open_database(db_url)  # a new process would open the database the same way
     try:
-        from opencomms.api.app import create_app
-        from opencomms.config import Settings
-        from tests.conftest import SECRET
-
-        app = create_app(reopened, Settings(secret_key=SECRET))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", auth=client.auth
-        ) as fresh:
+        async with make_client(reopened, account) as fresh:
             assert [e["to"] for e in (await inbox(fresh))["messages"]] == ["+14155550401"]
     finally:
         await reopened.dispose()
@@ -154,8 +147,6 @@ async def test_bad_parameters_are_400s(
 
 
 async def test_needs_credentials(db: Database, account: NewCredential) -> None:
-    from tests.conftest import make_client
-
     async with make_client(db, None) as anonymous:
         assert (await anonymous.get("/v1/Sandbox/Messages")).status_code == 401
         assert (await anonymous.delete("/v1/Sandbox/Messages")).status_code == 401

@@ -1,6 +1,6 @@
 """The contract, served: Twilio's OpenAPI file plus OpenComms' documented extensions."""
 
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -29,12 +29,13 @@ def _with_servers(root: str) -> dict[str, Any]:
     }
 
 
-@cache
+# Keyed by the Host a client used: bounded, so varied Host headers cannot grow it.
+@lru_cache(maxsize=8)
 def _json(root: str) -> bytes:
     return orjson.dumps(_with_servers(root))
 
 
-@cache
+@lru_cache(maxsize=8)
 def _yaml(root: str) -> bytes:
     text = yaml.dump(_with_servers(root), Dumper=yaml.CSafeDumper, sort_keys=False)
     return text.encode()

@@ -64,6 +64,9 @@ async def test_lists_each_delivery_with_its_rendered_content(
     ]
     assert (await inbox(client, operationId=operation_id))["messages"] != []
     assert (await inbox(client, channel="rcs"))["messages"] == []
+    # `to` is an address, never a pattern.
+    assert (await inbox(client, to="+1415555010%"))["messages"] == []
+    assert (await inbox(client, to="+1415555010_"))["messages"] == []
 
 
 async def test_pages_follow_the_keyset(client: httpx.AsyncClient, db: Database) -> None:

@@ -8,12 +8,12 @@ nothing for the inbox. A clear is one row in `sandbox_clears` that hides what ca
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, cast, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from opencomms.store.codec import loads
+from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import attempts, messages, sandbox_clears
 
 # The sandbox names its hand-offs like Twilio's message SIDs ("SM" + 32 hex digits); the
@@ -77,12 +77,48 @@ def _visible(account_sid: str, f: SandboxFilter, dialect: str) -> list[ColumnEle
         ~cleared,
     ]
     if f.to is not None:
+        # A plain substring test first (attempt rows hold compact orjson text), so the JSON
+        # is only parsed for the rows that may match, not for every row of the account.
+        needle = dumps({"address": f.to})[1:-1]
+        where.append(attempts.c.recipient.contains(needle, autoescape=True))
         where.append(to == f.to)
     if f.operation_id is not None:
         where.append(attempts.c.operation_id == f.operation_id)
     if f.channel is not None:
         where.append(attempts.c.channel == f.channel)
     return where
+
+
+def _query(
+    dialect: str, account_sid: str, f: SandboxFilter, before: int | None, limit: int
+) -> Select[Any]:
+    """The page is cut from the attempt rows first (newest first down their primary key),
+    and only its rows are joined to their messages for the content."""
+    where = _visible(account_sid, f, dialect)
+    if before is not None:
+        where.append(attempts.c.id < before)
+    page = (
+        select(
+            attempts.c.id,
+            attempts.c.message_id,
+            attempts.c.operation_id,
+            attempts.c.number,
+            attempts.c.channel,
+            _from_address(dialect).label("sender_address"),
+            _to_address(dialect).label("to_address"),
+            attempts.c.external_id,
+            attempts.c.attempted_at,
+        )
+        .where(and_(*where))
+        .order_by(attempts.c.id.desc())
+        .limit(limit)
+        .cte("page")
+    )
+    return (
+        select(page, messages.c.content)
+        .join(messages, messages.c.id == page.c.message_id)
+        .order_by(page.c.id.desc())
+    )
 
 
 async def list_deliveries(
@@ -94,28 +130,7 @@ async def list_deliveries(
     limit: int,
 ) -> list[Delivery]:
     """Newest first; `before` is the keyset position (an attempt row id)."""
-    dialect = conn.dialect.name
-    where = _visible(account_sid, f, dialect)
-    if before is not None:
-        where.append(attempts.c.id < before)
-    query = (
-        select(
-            attempts.c.id,
-            attempts.c.message_id,
-            attempts.c.operation_id,
-            attempts.c.number,
-            attempts.c.channel,
-            _from_address(dialect).label("sender_address"),
-            _to_address(dialect).label("to_address"),
-            messages.c.content,
-            attempts.c.external_id,
-            attempts.c.attempted_at,
-        )
-        .join(messages, messages.c.id == attempts.c.message_id)
-        .where(and_(*where))
-        .order_by(attempts.c.id.desc())
-        .limit(limit)
-    )
+    query = _query(conn.dialect.name, account_sid, f, before, limit)
     return [
         Delivery(
             position=int(row.id),

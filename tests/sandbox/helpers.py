@@ -15,15 +15,23 @@ SMS_SENDER = "+15005550006"
 RCS_AGENT = "opencomms_sandbox_agent"
 
 
-async def declare_senders(db: Database, account_sid: str) -> list[SenderRecord]:
-    """The default sandbox senders (SMS and WhatsApp number, RCS agent) of one account."""
+DEFAULT_SENDERS = (
+    (ChannelType.SMS, SMS_SENDER),
+    (ChannelType.WHATSAPP, SMS_SENDER),
+    (ChannelType.RCS, RCS_AGENT),
+)
+
+
+async def declare_senders(
+    db: Database,
+    account_sid: str,
+    pairs: tuple[tuple[ChannelType, str], ...] = DEFAULT_SENDERS,
+) -> list[SenderRecord]:
+    """Declares senders for one account (by default the sandbox's: SMS and WhatsApp number,
+    RCS agent), as the config sync would."""
     declared = [
         SenderRecord(sender_id(account_sid, c.value, a), account_sid, c, a, "sandbox")
-        for c, a in (
-            (ChannelType.SMS, SMS_SENDER),
-            (ChannelType.WHATSAPP, SMS_SENDER),
-            (ChannelType.RCS, RCS_AGENT),
-        )
+        for c, a in pairs
     ]
     async with db.write() as conn:
         # sync_declared deactivates every sender not listed: keep the other accounts' ones.

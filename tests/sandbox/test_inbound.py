@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 import pytest
 
+from opencomms.domain.channels import ChannelType
+from opencomms.domain.routing import implicit_sender_id
 from opencomms.domain.sessions import session_id
 from opencomms.store import opt_outs
 from opencomms.store.accounts import NewCredential
@@ -66,8 +68,10 @@ async def test_another_accounts_sender_or_an_unknown_one_is_refused(
     other_client: httpx.AsyncClient,
     db: Database,
     account: NewCredential,
+    other: NewCredential,
 ) -> None:
     await declare_senders(db, account.sid)
+    await declare_senders(db, other.sid, ((ChannelType.SMS, "+15005550077"),))
     refused = await post(other_client, reply("hello"))
     assert refused.status_code == 400
     assert refused.json()["errors"][0]["context"] == "$.to.address"
@@ -187,3 +191,22 @@ async def test_opt_outs_are_per_account_and_sender_and_strip_whatsapp(db: Databa
     async with db.read() as conn:
         many = [("+15005550006", f"+1416555{n:04d}") for n in range(1200)]
         assert await opt_outs.opted_out(conn, "AC" + "1" * 32, many) == set()
+
+
+async def test_an_account_without_senders_has_the_sandboxs(client: httpx.AsyncClient) -> None:
+    """A fresh server declares nothing: phones can still write to the sandbox's senders,
+    under the same implicit ids its outbound messages show."""
+    sms = await post(client, reply("hi"))
+    assert sms.status_code == 201, sms.text
+    assert sms.json()["to"][0]["senderId"] == implicit_sender_id("SMS", SMS_SENDER)
+    sent = (
+        await client.post(
+            "/v1/Messages",
+            json={"to": [{"address": PHONE, "channel": "PHONE"}], "content": {"text": "x"}},
+        )
+    ).json()
+    listed = await client.get("/v1/Messages", params={"operationId": sent["operationId"]})
+    assert listed.json()["messages"][0]["from"]["senderId"] == sms.json()["to"][0]["senderId"]
+    rcs = await post(client, reply("hi", to=RCS_AGENT, channel="RCS"))
+    assert rcs.status_code == 201, rcs.text
+    assert (await post(client, reply("hi", to="+15005550077"))).status_code == 400

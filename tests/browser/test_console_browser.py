@@ -54,6 +54,10 @@ async def server(db_url: str, tmp_path: Path) -> AsyncIterator[ServerProcess]:
     process.stop()
 
 
+# A loaded CI machine may take a while to render a page; assertions wait up to this long.
+expect.set_options(timeout=15_000)
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     if not HAVE_CHROMIUM:
@@ -167,6 +171,9 @@ async def reply_from_the_inbox(page: Page, server: ServerProcess, dialect: str) 
     await page.get_by_label("Reply to sender").select_option(label=f"{SMS_SENDER} (SMS)")
     await page.get_by_role("button", name="Send").click()
     await expect(page.locator(".bubble.in")).to_contain_text("Got it, thanks!")
+    # A message sent to the phone meanwhile shows up in the open thread by itself.
+    await send(server, PHONE)
+    await expect(page.locator(".bubble.out")).to_have_count(2, timeout=30_000)
     await shot(page, "6-thread", dialect)
     listed = await api(server, "GET", "/v1/Messages", params={"status": "INBOUND"})
     assert [m["from"]["address"] for m in listed.json()["messages"]] == [PHONE]

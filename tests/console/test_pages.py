@@ -150,6 +150,8 @@ async def test_pages_show_operations_messages_attempts_and_the_inbox(
     inbound = (await client.get("/v1/Messages", params={"status": "INBOUND"})).json()["messages"]
     assert [m["from"]["address"] for m in inbound] == ["+14155550601"]
     assert "Thanks!" in (await browser.get("/console/inbox/%2B14155550601")).text
+    size = (await browser.get("/console/api/inbox/%2B14155550601")).json()
+    assert size == {"count": 2}
     empty = await browser.post(
         "/console/inbox/%2B14155550601/reply",
         data={"csrf": csrf_of(thread), "sender": senders[0], "text": "  "},

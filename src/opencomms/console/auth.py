@@ -95,7 +95,9 @@ async def current_session(request: Request) -> Session | None:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    # Behind a TLS-terminating proxy the request itself is plain HTTP: trust the public URL.
+    public_url: str | None = request.app.state.opencomms.public_url
+    return request.url.scheme == "https" or bool(public_url and public_url.startswith("https:"))
 
 
 def set_session(response: Response, request: Request, username: str, password: str) -> None:

@@ -347,6 +347,19 @@ async def thread_page(request: Request, number: str) -> Response:
     return await _thread_page(request, session, number, [], 200)
 
 
+@router.get("/api/inbox/{number}")
+async def thread_size(request: Request, number: str) -> Response:
+    """How many bubbles a thread has: the thread page's script reloads when it grows."""
+    session = await auth.current_session(request)
+    if session is None:
+        return JSONResponse({"signedIn": False}, status_code=401)
+    async with _state(request).db.read() as conn:
+        items = await sandbox.thread(conn, session.account_sid, number)
+    response = JSONResponse({"count": len(items)})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.post("/inbox/{number}/reply")
 async def reply_page(request: Request, number: str) -> Response:
     """The phone `number` writes to one of the account's senders (an INBOUND message)."""

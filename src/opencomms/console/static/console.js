@@ -43,7 +43,26 @@
     }, 1000);
   }
 
+  // A phone thread reloads when a message arrives, unless a reply is being typed.
+  function watchThread(element) {
+    var url = element.getAttribute("data-thread");
+    var shown = element.getAttribute("data-count");
+    var timer = window.setInterval(function () {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (!body) { window.clearInterval(timer); return; }
+          var draft = element.querySelector("textarea");
+          if (String(body.count) !== shown && !(draft && draft.value)) {
+            window.location.reload();
+          }
+        })
+        .catch(function () { /* a missed tick; the next one retries */ });
+    }, 2000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(poll);
+    document.querySelectorAll("[data-thread]").forEach(watchThread);
   });
 })();

@@ -17,6 +17,9 @@ _SESSION_ID = re.compile(r"^comms_session_[a-hjkmnpqrstv-z0-9]{26,34}")
 _PROFILE_ID = re.compile(r"^mem_profile_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 _CHANNELS = ("SMS", "RCS", "WHATSAPP")
 _MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP", "INBOUND")
+# What the filters accept, for forms that offer them (the console's).
+CHANNELS = _CHANNELS
+MESSAGE_STATUSES = _MESSAGE_STATUSES
 
 
 class _Parser:

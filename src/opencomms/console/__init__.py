@@ -9,13 +9,13 @@ from opencomms.config import Settings
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Adds the console's and the docs' routes and their assets to the app."""
-    from opencomms.console import auth, docs, pages
+    from opencomms.console import auth, docs, inbox, pages, signin, web
 
     app.state.console_keys = auth.ConsoleKeys(settings.secret_key)
-    app.include_router(pages.router)
-    app.include_router(docs.router)
-    app.add_exception_handler(pages.SignInRequired, pages.to_sign_in)
-    app.add_exception_handler(pages.FormRejected, pages.form_rejected)
+    for module in (signin, pages, inbox, docs):
+        app.include_router(module.router)
+    app.add_exception_handler(web.SignInRequired, web.to_sign_in)
+    app.add_exception_handler(web.FormRejected, web.form_rejected)
     app.mount(
         "/console/static",
         StaticFiles(packages=[("opencomms.console", "static")]),

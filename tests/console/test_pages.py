@@ -140,7 +140,10 @@ async def test_pages_show_operations_messages_attempts_and_the_inbox(
     thread = await browser.get("/console/inbox/%2B14155550601")
     assert "Hello &lt;b&gt;there&lt;/b&gt;" in thread.text
     senders = re.findall(
-        r'<option value="(comms_sender_[^"]+)">' + re.escape(SMS_SENDER), thread.text
+        r'<option value="(comms_sender_[^"]+)"(?: selected)?>'
+        + re.escape(SMS_SENDER)
+        + r" \(SMS\)",
+        thread.text,
     )
     replied = await browser.post(
         "/console/inbox/%2B14155550601/reply",
@@ -149,7 +152,10 @@ async def test_pages_show_operations_messages_attempts_and_the_inbox(
     assert replied.status_code == 303
     inbound = (await client.get("/v1/Messages", params={"status": "INBOUND"})).json()["messages"]
     assert [m["from"]["address"] for m in inbound] == ["+14155550601"]
-    assert "Thanks!" in (await browser.get("/console/inbox/%2B14155550601")).text
+    after = await browser.get("/console/inbox/%2B14155550601")
+    assert "Thanks!" in after.text
+    # The reply box answers on the sender the conversation last used.
+    assert f'<option value="{senders[0]}" selected>' in after.text
     size = (await browser.get("/console/api/inbox/%2B14155550601")).json()
     assert size == {"count": 2}
     empty = await browser.post(

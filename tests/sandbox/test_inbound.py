@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from opencomms.domain.channels import ChannelType
-from opencomms.domain.routing import implicit_sender_id
 from opencomms.domain.sessions import session_id
 from opencomms.store import opt_outs
 from opencomms.store.accounts import NewCredential
@@ -193,20 +192,17 @@ async def test_opt_outs_are_per_account_and_sender_and_strip_whatsapp(db: Databa
         assert await opt_outs.opted_out(conn, "AC" + "1" * 32, many) == set()
 
 
-async def test_an_account_without_senders_has_the_sandboxs(client: httpx.AsyncClient) -> None:
-    """A fresh server declares nothing: phones can still write to the sandbox's senders,
-    under the same implicit ids its outbound messages show."""
+async def test_the_default_senders_take_replies(client: httpx.AsyncClient) -> None:
+    """A new account has the sandbox's senders: phones can write to them at once, and a
+    reply's `to` is the very sender the account's sends come from."""
     sms = await post(client, reply("hi"))
     assert sms.status_code == 201, sms.text
-    assert sms.json()["to"][0]["senderId"] == implicit_sender_id("SMS", SMS_SENDER)
-    sent = (
-        await client.post(
-            "/v1/Messages",
-            json={"to": [{"address": PHONE, "channel": "PHONE"}], "content": {"text": "x"}},
-        )
-    ).json()
-    listed = await client.get("/v1/Messages", params={"operationId": sent["operationId"]})
-    assert listed.json()["messages"][0]["from"]["senderId"] == sms.json()["to"][0]["senderId"]
     rcs = await post(client, reply("hi", to=RCS_AGENT, channel="RCS"))
     assert rcs.status_code == 201, rcs.text
+    replied_to = {r.json()["to"][0]["senderId"]: r.json()["to"][0]["channel"] for r in (sms, rcs)}
+    body = {"to": [{"address": PHONE, "channel": "PHONE"}], "content": {"text": "x"}}
+    sent = (await client.post("/v1/Messages", json=body)).json()
+    listed = await client.get("/v1/Messages", params={"operationId": sent["operationId"]})
+    sender = listed.json()["messages"][0]["from"]
+    assert replied_to[sender["senderId"]] == sender["channel"]
     assert (await post(client, reply("hi", to="+15005550077"))).status_code == 400

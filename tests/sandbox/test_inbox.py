@@ -46,8 +46,9 @@ async def test_lists_each_delivery_with_its_rendered_content(
     ]
     ada = next(e for e in entries if e["to"] == "+14155550101")
     assert ada["operationId"] == operation_id
-    assert ada["channel"] == "SMS"
-    assert ada["from"] == "+15005550006"
+    # No `from`: the account's richest channel first, its RCS agent (SMS would follow).
+    assert ada["channel"] == "RCS"
+    assert ada["from"] == "opencomms_sandbox_agent"
     assert ada["attempt"] == 1
     assert ada["identifier"].startswith("SM")
     assert ada["id"].startswith("sbx_")
@@ -63,7 +64,8 @@ async def test_lists_each_delivery_with_its_rendered_content(
         "+14155550102"
     ]
     assert (await inbox(client, operationId=operation_id))["messages"] != []
-    assert (await inbox(client, channel="rcs"))["messages"] == []
+    assert (await inbox(client, channel="sms"))["messages"] == []
+    assert len((await inbox(client, channel="rcs"))["messages"]) == 2
     # `to` is an address, never a pattern.
     assert (await inbox(client, to="+1415555010%"))["messages"] == []
     assert (await inbox(client, to="+1415555010_"))["messages"] == []

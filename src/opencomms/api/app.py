@@ -3,8 +3,18 @@
 from fastapi import FastAPI
 
 from opencomms import __version__, console
-from opencomms.api import contract, errors, health, messages, operations, sandbox
+from opencomms.api import (
+    contract,
+    errors,
+    health,
+    messages,
+    operations,
+    sandbox,
+    sender_pools,
+    senders,
+)
 from opencomms.api.deps import AppState
+from opencomms.api.fast_path import FastPath
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
@@ -28,6 +38,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         db=db,
         box=SecretBox(settings.secret_key),
         public_url=settings.public_url,
+        settings=settings,
         stats=StatsKeeper(db),
     )
     errors.install(app)
@@ -36,8 +47,12 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(senders.router, prefix=prefix)
+        app.include_router(sender_pools.router, prefix=prefix)
         app.include_router(sandbox.router, prefix=prefix)
     app.include_router(contract.router)
     console.install(app, settings)
+    # Added first, so it runs inside the guards added after it.
+    app.add_middleware(FastPath, state=app.state.opencomms)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     return app

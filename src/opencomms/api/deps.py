@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from opencomms.api.errors import Unauthorized
+from opencomms.config import Settings
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -49,6 +50,7 @@ class AppState:
     db: Database
     box: SecretBox
     public_url: str | None
+    settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
 
@@ -73,8 +75,22 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
+async def current_account(request: Request) -> str:
+    """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
+    return await authenticate(request.app.state.opencomms, request)
+
+
+async def authenticate(app: AppState, request: Request) -> str:
+    username, password = _basic_credentials(request)
+    account_sid = await account_for(app, username, password)
+    if account_sid is None:
+        raise Unauthorized
+    return account_sid
+
+
 async def account_for(app: AppState, username: str, password: str) -> str | None:
-    """The account a credential pair (Account SID + token, or API key + secret) opens."""
+    """The account a credential pair (Account SID + token, or API key + secret) opens; the
+    API's check, shared with the console's sign-in."""
     account_sid = app.verified.get(username, password)
     if account_sid is not None:
         return account_sid
@@ -85,22 +101,17 @@ async def account_for(app: AppState, username: str, password: str) -> str | None
     return account_sid
 
 
-async def current_account(request: Request) -> str:
-    """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
-    username, password = _basic_credentials(request)
-    account_sid = await account_for(request.app.state.opencomms, username, password)
-    if account_sid is None:
-        raise Unauthorized
-    return account_sid
-
-
 Account = Annotated[str, Depends(current_account)]
 State = Annotated[AppState, Depends(state)]
 
 
 async def base_url(request: Request) -> str:
     """Scheme, host and API prefix (`/v1` or `/preview`) as the caller used them."""
-    configured = request.app.state.opencomms.public_url
+    return public_base(request.app.state.opencomms, request)
+
+
+def public_base(app: AppState, request: Request) -> str:
+    configured = app.public_url
     root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
     prefix = "/preview" if request.url.path.startswith("/preview") else "/v1"
     return root + prefix

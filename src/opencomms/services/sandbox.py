@@ -9,7 +9,6 @@ from opencomms.domain import errors, phone
 from opencomms.domain.channels import REACHES, AddressChannel, ChannelType
 from opencomms.domain.errors import Problem, ValidationFailed
 from opencomms.domain.records import MessageFilter, MessageRecord
-from opencomms.domain.routing import SANDBOX_ADDRESS, implicit_sender_id
 from opencomms.domain.send import MAX_TEXT
 from opencomms.domain.senders import SenderRecord
 from opencomms.domain.sessions import INBOUND, bare_number, session_id
@@ -102,31 +101,10 @@ async def reply(conn: AsyncConnection, account_sid: str, command: Reply, now: in
     return await inbound.receive(conn, received, now)
 
 
-def _sandbox_senders(account_sid: str) -> list[SenderRecord]:
-    """The senders the sandbox sends from when the request names none (domain/routing.py),
-    with the same implicit ids its outbound messages show."""
-    return [
-        SenderRecord(
-            implicit_sender_id(channel, address),
-            account_sid,
-            ChannelType(channel),
-            address,
-            "sandbox",
-        )
-        for channel, address in SANDBOX_ADDRESS.items()
-    ]
-
-
 async def sender_addresses(conn: AsyncConnection, account_sid: str) -> list[SenderRecord]:
-    """The senders a phone may write to (SMS, RCS and WhatsApp ones).
-
-    An account that declares no sender at all still has the sandbox's: the ones every send
-    without `from` comes from, so a fresh server can be replied to at once.
-    """
-    declared = await senders.for_account(conn, account_sid)
+    """The senders a phone may write to (SMS, RCS and WhatsApp ones)."""
     reachable = {ChannelType.SMS, ChannelType.RCS, ChannelType.WHATSAPP}
-    found = [s for s in declared if s.channel in reachable]
-    return found if declared else _sandbox_senders(account_sid)
+    return [s for s in await senders.for_account(conn, account_sid) if s.channel in reachable]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ import re
 import httpx
 import pytest
 
+from opencomms.api.deps import VerifiedCredentials
 from opencomms.store import accounts
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database
@@ -66,7 +67,8 @@ async def test_an_api_key_signs_in_and_revoking_it_signs_out(
     async with db.write() as conn:
         key = await accounts.create_api_key(conn, account.sid)
     # No cached credential checks: the revocation must show on the very next request.
-    browser._transport.app.state.opencomms.verified.ttl = 0  # type: ignore[attr-defined]
+    state = browser._transport.app.state.opencomms  # type: ignore[attr-defined]
+    object.__setattr__(state, "verified", VerifiedCredentials(ttl=0))
     assert (await sign_in(browser, key.sid, key.secret)).status_code == 303
     assert (await browser.get("/console/messages")).status_code == 200
     async with db.write() as conn:

@@ -82,14 +82,22 @@ async def current_account(request: Request) -> str:
 
 async def authenticate(app: AppState, request: Request) -> str:
     username, password = _basic_credentials(request)
+    account_sid = await account_for(app, username, password)
+    if account_sid is None:
+        raise Unauthorized
+    return account_sid
+
+
+async def account_for(app: AppState, username: str, password: str) -> str | None:
+    """The account a credential pair (Account SID + token, or API key + secret) opens; the
+    API's check, shared with the console's sign-in."""
     account_sid = app.verified.get(username, password)
     if account_sid is not None:
         return account_sid
     async with app.db.read() as conn:
         account_sid = await accounts.authenticate(conn, app.box, username, password)
-    if account_sid is None:
-        raise Unauthorized
-    app.verified.put(username, password, account_sid)
+    if account_sid is not None:
+        app.verified.put(username, password, account_sid)
     return account_sid
 
 

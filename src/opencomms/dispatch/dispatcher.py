@@ -132,17 +132,9 @@ class Dispatcher:
                     "inbound %s message to unknown sender %s dropped", message.channel, message.to
                 )
                 return
-            account_sid, sender_id = owner
-            await inbound.insert_inbound(
-                conn,
-                account_sid=account_sid,
-                channel=message.channel,
-                sender_id=sender_id,
-                remote=message.sender,
-                local=message.to,
-                content=message.content,
-                now=message.received_at or now,
-            )
+            remote_channel = inbound.REMOTE_CHANNEL[owner.channel].value
+            arrived = inbound.Inbound(owner, message.sender, remote_channel, message.content)
+            await inbound.receive(conn, arrived, message.received_at or now)
 
     async def run_once(self) -> int:
         """One batch plus the receipts that arrived; returns how many items were handled

@@ -1,8 +1,9 @@
 """Resolve Senders: the best sender/recipient pairings for one person's addresses.
 
 The order follows the spec's examples, as routing's does (`routing.CHANNEL_ORDER`): channels
-richest first (RCS, then WhatsApp, then SMS, then email), reordered by the caller's `channels.priority` (lowest value first; channels it
-does not name keep that order after the named ones) and narrowed by `channels.filterIn`.
+richest first (RCS, then WhatsApp, then SMS, then email), reordered by the caller's
+`channels.priority` (lowest value first; channels it does not name keep that order after the
+named ones) and narrowed by `channels.filterIn`.
 Within a channel the person's addresses keep the order they were given, and a phone sender
 from the recipient's own country comes before one from abroad. At most ten pairings.
 """

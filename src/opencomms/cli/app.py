@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from opencomms.cli import runtime
+from opencomms.cli import smpp as smpp_cli
 from opencomms.clock import now_ms
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
@@ -35,6 +36,7 @@ config_app = typer.Typer(help="The TOML config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 senders_app = typer.Typer(help="The sender inventory (declared in the config file).")
 app.add_typer(senders_app, name="senders", no_args_is_help=True)
+app.add_typer(smpp_cli.app, name="smpp")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

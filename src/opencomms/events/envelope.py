@@ -9,7 +9,7 @@ from opencomms.events.types import EventType
 
 SPEC_VERSION = "1.0"
 # Stored relative: the delivering worker prefixes its public URL (see delivery.absolute_schema).
-SCHEMA_PATH = "/v1/Schemas/{schema_id}/Versions/{version}"
+SCHEMA_PATH = "/v1/Schemas/{schema_id}/Versions/{version}/Raw"
 
 
 def schema_path(schema_id: str) -> str:

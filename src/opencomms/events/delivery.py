@@ -9,12 +9,14 @@ one fenced transaction.
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
 import random
 import secrets as pysecrets
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -134,6 +136,7 @@ class Deliverer:
         self.clock = clock
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.dialed: list[str] = []  # every address a connection was opened to
+        self.ssl_context = ssl.create_default_context()  # loading CAs once, not per sink
         self._next_prune = 0
 
     async def run_once(self) -> int:
@@ -175,14 +178,17 @@ class Deliverer:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     async def _serve_sink(self, lease: SinkLease) -> None:
-        transport = GuardedTransport(self.guard, max_connections=self.config.concurrency)
+        transport = GuardedTransport(
+            self.guard, self.ssl_context, max_connections=self.config.concurrency
+        )
         timeout = httpx.Timeout(self.config.attempt_timeout_seconds)
         try:
             async with httpx.AsyncClient(
                 transport=transport, follow_redirects=False, timeout=timeout
             ) as http:
-                while await self._round(lease, http):
-                    pass
+                current: SinkLease | None = lease
+                while current is not None:
+                    current = await self._round(current, http)
         except Exception:
             log.exception("delivery to sink %s failed; its lease will expire", lease.sid)
             return
@@ -191,14 +197,14 @@ class Deliverer:
         async with self.db.write() as conn:
             await queue.release(conn, lease)
 
-    async def _round(self, lease: SinkLease, http: httpx.AsyncClient) -> bool:
-        """One round for one sink; True when it should go on at once."""
+    async def _round(self, lease: SinkLease, http: httpx.AsyncClient) -> SinkLease | None:
+        """One round for one sink; the lease to go on with at once, or None to stop."""
         started = self.clock()
         async with self.db.read() as conn:
-            batch = await queue.due(conn, lease, now=started, limit=self.config.round_size)
+            batch = await queue.due(conn, lease, now=started, limit=self._round_size(lease))
             keys = await sinks.signing_secrets(conn, self.box, lease.sid, started)
         if not batch:
-            return False
+            return None
         auth_token = self.box.open(lease.auth_token_sealed) if lease.auth_token_sealed else None
         groups = self._groups(lease, batch)
         sem = asyncio.Semaphore(self.config.concurrency)
@@ -212,12 +218,27 @@ class Deliverer:
         outcomes, state = self._outcomes(groups, attempts, now)
         async with self.db.write() as conn:
             kept = await queue.record(
-                conn, lease, outcomes, state, now=now, lease_ms=self.config.lease_ms
+                conn,
+                lease,
+                outcomes,
+                state,
+                now=now,
+                lease_ms=self.config.lease_ms,
+                expire_before=now - int(self.config.retry_hours * _HOUR_MS),
             )
         if not kept:
             log.warning("lost the lease of sink %s; results left to its new owner", lease.sid)
-            return False
-        return state.failed_reason is None and len(batch) == self.config.round_size
+            return None
+        if state.failed_reason is not None:
+            return None
+        return dataclasses.replace(lease, probing=False)
+
+    def _round_size(self, lease: SinkLease) -> int:
+        if lease.probing:
+            # It failed last time: one request tells whether it is back, instead of a
+            # round of requests that would all fail the same way.
+            return max(self.config.batch_max, 1) if lease.batch else 1
+        return self.config.round_size
 
     def _groups(self, lease: SinkLease, batch: list[Due]) -> list[list[Due]]:
         if not lease.batch:

@@ -45,6 +45,8 @@ class SinkLease:
     active: bool  # else only its test event may go
     token: int
     auth_token_sealed: str | None
+    # It failed last time: one request probes it before the backlog is sent.
+    probing: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,8 @@ async def lease_sinks(
             event_sinks.c.configuration,
             event_sinks.c.status,
             event_sinks.c.lease_token,
+            event_sinks.c.last_success_at,
+            event_sinks.c.last_failure_at,
         )
     )
     leased = (await conn.execute(stmt)).all()
@@ -129,7 +133,7 @@ async def lease_sinks(
         ).all()
     )
     result = []
-    for sid, account, configuration, status, token in leased:
+    for sid, account, configuration, status, token, succeeded, failed in leased:
         config = loads(configuration)
         result.append(
             SinkLease(
@@ -140,6 +144,7 @@ async def lease_sinks(
                 status == ACTIVE,
                 token,
                 tokens.get(account),
+                failed is not None and (succeeded is None or failed > succeeded),
             )
         )
     return result
@@ -152,7 +157,7 @@ async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) 
             event_deliveries.c.id,
             event_deliveries.c.event_id,
             event_deliveries.c.attempts,
-            events.c.created_at,
+            event_deliveries.c.created_at,
             events.c.payload,
         )
         .join(events, events.c.id == event_deliveries.c.event_id)
@@ -176,9 +181,12 @@ async def record(
     *,
     now: int,
     lease_ms: int,
+    expire_before: int,
 ) -> bool:
     """Writes a round's results if the lease still stands (and renews it); False when
-    another worker took the sink over, in which case nothing is written."""
+    another worker took the sink over, in which case nothing is written. After a failure,
+    deliveries created before `expire_before` are given up: a probing sink does not try
+    each of them to find out."""
     values: dict[str, Any] = {"lease_expires_at": now + lease_ms, "updated_at": now}
     if state.succeeded:
         values["last_success_at"] = now
@@ -208,6 +216,16 @@ async def record(
                 attempts=event_deliveries.c.attempts + 1,
                 updated_at=now,
             )
+        )
+    if state.failed_reason is not None:
+        await conn.execute(
+            update(event_deliveries)
+            .where(
+                event_deliveries.c.sink_sid == lease.sid,
+                event_deliveries.c.next_attempt_at.is_not(None),
+                event_deliveries.c.created_at < expire_before,
+            )
+            .values(status=DEAD, next_attempt_at=None, updated_at=now)
         )
     return True
 
@@ -240,7 +258,14 @@ async def replay(
             event_deliveries.c.sink_sid == sink_sid,
             event_deliveries.c.event_id.in_(wanted.scalar_subquery()),
         )
-        .values(status=PENDING, next_attempt_at=now, attempts=0, last_error=None, updated_at=now)
+        .values(
+            status=PENDING,
+            next_attempt_at=now,
+            attempts=0,
+            last_error=None,
+            created_at=now,  # a replay gets a full retry period of its own
+            updated_at=now,
+        )
     )
     missing = wanted.add_columns(
         literal(sink_sid),

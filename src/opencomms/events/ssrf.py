@@ -144,11 +144,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx transport whose connections all go through the guard; no proxies from the
     environment (a proxy would make the connection for us, unchecked)."""
 
-    def __init__(self, guard: Guard, max_connections: int = 100) -> None:
+    def __init__(
+        self, guard: Guard, ssl_context: ssl.SSLContext | None = None, max_connections: int = 100
+    ) -> None:
         super().__init__(trust_env=False)
         self.backend = _PinnedBackend(guard)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            ssl_context=ssl_context or ssl.create_default_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=30.0,

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from opencomms.cli import events as events_cli
 from opencomms.cli import runtime
 from opencomms.config import DEFAULT_DATABASE_URL
 from opencomms.store.db import DatabaseUrlError
@@ -21,6 +22,8 @@ accounts_app = typer.Typer(help="Accounts (Account SID + auth token).", no_args_
 keys_app = typer.Typer(help="API keys (SK... + secret).", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+app.add_typer(events_cli.sinks_app, name="sinks")  # events: webhook sinks and replay
+app.add_typer(events_cli.events_app, name="events")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

@@ -92,7 +92,17 @@ async def serve(options: ServeOptions, console: Console) -> None:
 async def _work(db: Database, stop: asyncio.Event) -> None:
     from opencomms.dispatch import WorkerConfig, run_worker
 
-    await run_worker(db, WorkerConfig.from_env(), stop)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(_deliver_events(db, stop))
+        await run_worker(db, WorkerConfig.from_env(), stop)
+
+
+async def _deliver_events(db: Database, stop: asyncio.Event) -> None:
+    """events: webhook delivery runs beside the dispatcher in every worker process."""
+    from opencomms.events import delivery
+
+    url = db.engine.url.render_as_string(hide_password=False)
+    await delivery.run(db, delivery.DeliveryConfig.from_env(server_key(url)), stop)
 
 
 async def work(database_url: str, stop: asyncio.Event) -> None:

@@ -18,8 +18,9 @@ import secrets as pysecrets
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -35,6 +36,26 @@ log = logging.getLogger("opencomms.events")
 _HOUR_MS = 3_600_000
 _PRUNE_EVERY_MS = 600_000
 _MAX_RETRY_AFTER_MS = 24 * _HOUR_MS
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+# Environment variable -> (field, parser), for `DeliveryConfig.from_env`.
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "OPENCOMMS_EVENTS_ALLOWED_NETWORKS": ("allowed_networks", _networks),
+    "OPENCOMMS_EVENTS_RETENTION_DAYS": ("retention_days", float),
+    "OPENCOMMS_EVENTS_RETRY_HOURS": ("retry_hours", float),
+    "OPENCOMMS_EVENTS_ATTEMPT_TIMEOUT": ("attempt_timeout_seconds", float),
+    "OPENCOMMS_EVENTS_BATCH_MAX": ("batch_max", int),
+    "OPENCOMMS_EVENTS_LEASE_SECONDS": ("lease_seconds", float),
+    "OPENCOMMS_EVENTS_POLL_INTERVAL": ("poll_interval", float),
+    "OPENCOMMS_EVENTS_CONCURRENCY": ("concurrency", int),
+    "OPENCOMMS_EVENTS_ROUND_SIZE": ("round_size", int),
+    "OPENCOMMS_WORKER_ID": ("worker_id", str),
+    "OPENCOMMS_PUBLIC_URL": ("public_url", str),
+}
 
 
 def _worker_id() -> str:
@@ -60,6 +81,18 @@ class DeliveryConfig:
     max_sinks: int = 64  # sinks one worker serves at once
     public_url: str | None = None  # makes `dataschema` absolute
     worker_id: str = field(default_factory=_worker_id)
+
+    @classmethod
+    def from_env(
+        cls, secret_key: str, environ: Mapping[str, str] | None = None
+    ) -> "DeliveryConfig":
+        """Defaults overridden by OPENCOMMS_EVENTS_* variables (and OPENCOMMS_PUBLIC_URL)."""
+        env = os.environ if environ is None else environ
+        given: dict[str, Any] = {}
+        for var, (name, kind) in ENVIRONMENT.items():
+            if env.get(var):
+                given[name] = kind(env[var])
+        return cls(secret_key=secret_key, **given)
 
     @property
     def lease_ms(self) -> int:

@@ -187,6 +187,7 @@ class Deliverer:
                 now=now,
                 lease_ms=self.config.lease_ms,
                 limit=room,
+                serving=set(self.tasks),
             )
         for lease in leases:
             task = asyncio.create_task(self._serve_sink(lease), name=f"sink-{lease.sid}")
@@ -246,7 +247,11 @@ class Deliverer:
             async with sem:
                 return await self._post(http, lease, group, keys, auth_token)
 
-        attempts = await asyncio.gather(*(post(g) for g in groups))
+        posting = asyncio.ensure_future(asyncio.gather(*(post(g) for g in groups)))
+        if not await self._hold(lease, posting):
+            log.warning("lost the lease of sink %s mid-round; its new owner resends", lease.sid)
+            return None
+        attempts = posting.result()
         now = self.clock()
         outcomes, state = self._outcomes(groups, attempts, now)
         async with self.db.write() as conn:
@@ -265,6 +270,23 @@ class Deliverer:
         if state.failed_reason is not None:
             return None
         return dataclasses.replace(lease, probing=False)
+
+    async def _hold(self, lease: SinkLease, posting: "asyncio.Future[list[Attempt]]") -> bool:
+        """Renews the lease while the round's requests are out (a round may outlast one
+        lease: a thousand requests to a slow receiver); False, with the requests cancelled,
+        when another worker has taken the sink over."""
+        beat = self.config.lease_ms / 3000
+        while True:
+            done, _ = await asyncio.wait({posting}, timeout=beat)
+            if done:
+                return True
+            async with self.db.write() as conn:
+                renewed = await queue.renew(conn, lease, self.clock(), self.config.lease_ms)
+            if not renewed:
+                posting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await posting
+                return False
 
     def _round_size(self, lease: SinkLease) -> int:
         if lease.probing:

@@ -17,7 +17,7 @@ def schema_path(schema_id: str) -> str:
 
 
 def envelope(
-    event_id: str, kind: EventType, source: str, subject: str, now: int, data: dict[str, Any]
+    event_id: str, kind: EventType, source: str, subject: str, time: str, data: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "specversion": SPEC_VERSION,
@@ -25,7 +25,7 @@ def envelope(
         "type": kind.type,
         "source": source,
         "subject": subject,
-        "time": rfc3339(now),
+        "time": time,
         "datacontenttype": "application/json",
         "dataschema": schema_path(kind.schema_id),
         "data": data,

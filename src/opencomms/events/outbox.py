@@ -10,8 +10,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
+from opencomms.clock import rfc3339
 from opencomms.domain.transitions import MessageTransition, OperationTransition, Transition
 from opencomms.events import envelope, types
+from opencomms.store import bulk
 from opencomms.store.codec import dumps
 from opencomms.store.tables import event_deliveries, event_subscribed_types, events
 
@@ -33,7 +35,7 @@ def new_event_ids(count: int) -> list[str]:
     return [EVENT_PREFIX + u for u in ids.ulids(count)]
 
 
-def _describe(transition: Transition, event_id: str, now: int) -> NewEvent | None:
+def _describe(transition: Transition, event_id: str, now: int, time: str) -> NewEvent | None:
     """The event a transition makes, or None (a message becoming SCHEDULED, a no-op)."""
     if transition.from_status == transition.to_status:
         return None
@@ -51,7 +53,7 @@ def _describe(transition: Transition, event_id: str, now: int) -> NewEvent | Non
         data = envelope.operation_data(transition, seq)
         subject = transition.operation_id
         source = f"/v1/Messages/Operations/{transition.operation_id}"
-    payload = envelope.envelope(event_id, kind, source, subject, now, data)
+    payload = envelope.envelope(event_id, kind, source, subject, time, data)
     return NewEvent(event_id, transition.account_sid, kind.type, subject, seq, payload)
 
 
@@ -76,10 +78,23 @@ async def emit(conn: AsyncConnection, transitions: Sequence[Transition], now: in
     if not transitions:
         return 0
     event_ids = new_event_ids(len(transitions))
-    described = [_describe(t, i, now) for t, i in zip(transitions, event_ids, strict=True)]
+    time = rfc3339(now) or ""
+    described = [_describe(t, i, now, time) for t, i in zip(transitions, event_ids, strict=True)]
     new = [e for e in described if e is not None]
     await store(conn, new, now)
     return len(new)
+
+
+_EVENT_COLUMNS = ("id", "account_sid", "type", "subject", "sequence", "payload", "created_at")
+_DELIVERY_COLUMNS = (
+    "event_id",
+    "sink_sid",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
 
 
 async def store(conn: AsyncConnection, new: Sequence[NewEvent], now: int) -> None:
@@ -87,24 +102,20 @@ async def store(conn: AsyncConnection, new: Sequence[NewEvent], now: int) -> Non
     if not new:
         return
     sinks = await subscribed_sinks(conn, {e.account_sid for e in new})
-    await conn.execute(
-        events.insert(),
-        [
-            {
-                "id": e.id,
-                "account_sid": e.account_sid,
-                "type": e.type,
-                "subject": e.subject,
-                "sequence": e.sequence,
-                "payload": dumps(e.payload),
-                "created_at": now,
-            }
-            for e in new
-        ],
+    await bulk.insert_records(
+        conn,
+        events,
+        _EVENT_COLUMNS,
+        [(e.id, e.account_sid, e.type, e.subject, e.sequence, dumps(e.payload), now) for e in new],
     )
-    due = [pending(e.id, sink, now) for e in new for sink in sinks.get((e.account_sid, e.type), ())]
-    if due:
-        await conn.execute(event_deliveries.insert(), due)
+    if not sinks:
+        return
+    due = [
+        (e.id, sink, PENDING, 0, now, now, now)
+        for e in new
+        for sink in sinks.get((e.account_sid, e.type), ())
+    ]
+    await bulk.insert_records(conn, event_deliveries, _DELIVERY_COLUMNS, due)
 
 
 def pending(event_id: str, sink_sid: str, now: int) -> dict[str, Any]:

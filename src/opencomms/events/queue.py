@@ -86,9 +86,16 @@ def _due_exists(now: int) -> Any:
 
 
 async def lease_sinks(
-    conn: AsyncConnection, *, owner: str, now: int, lease_ms: int, limit: int
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    now: int,
+    lease_ms: int,
+    limit: int,
+    serving: set[str] | None = None,
 ) -> list[SinkLease]:
-    """Leases up to `limit` sinks that have deliveries due and are not backing off."""
+    """Leases up to `limit` sinks that have deliveries due and are not backing off, other
+    than those this worker is `serving` already."""
     pick = (
         select(event_sinks.c.sid)
         .where(
@@ -100,6 +107,8 @@ async def lease_sinks(
         .order_by(event_sinks.c.blocked_until)
         .limit(limit)
     )
+    if serving:
+        pick = pick.where(event_sinks.c.sid.not_in(sorted(serving)))
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     stmt = (
@@ -228,6 +237,16 @@ async def record(
             .values(status=DEAD, next_attempt_at=None, updated_at=now)
         )
     return True
+
+
+async def renew(conn: AsyncConnection, lease: SinkLease, now: int, lease_ms: int) -> bool:
+    """Extends the lease if it still stands."""
+    renewed = await conn.execute(
+        update(event_sinks)
+        .where(event_sinks.c.sid == lease.sid, event_sinks.c.lease_token == lease.token)
+        .values(lease_expires_at=now + lease_ms)
+    )
+    return bool(renewed.rowcount)
 
 
 async def release(conn: AsyncConnection, lease: SinkLease) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
+from opencomms.clock import now_ms
 from opencomms.events import queue, sinks, types
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database
@@ -186,6 +187,31 @@ async def test_410_disables_the_sink(db: Database, box: SecretBox, account: NewC
         assert await sinks.waiting(conn, sink.sid) == 3  # kept, for a re-validation
 
 
+async def test_a_disabled_sink_revalidated_gets_its_backlog(
+    db: Database, box: SecretBox, account: NewCredential
+) -> None:
+    async with receiver() as hook:
+        hook.script = lambda _r: Answer(410)
+        sink, _ = await active_sink(db, box, account.sid, hook.url)
+        await emit(db, lifecycle(account.sid, "m1"))
+        worker = deliverer(db)
+        await settle(worker)
+        hook.script = lambda _r: Answer()
+        hook.requests.clear()
+        async with db.write() as conn:
+            failed = await sinks.get_sink(conn, account.sid, sink.sid)
+            assert failed is not None and failed.status == sinks.FAILED
+            test_id = await sinks.start_test(conn, failed, now_ms())
+        await settle(worker)
+        assert [e["id"] for e in hook.events()] == [test_id]  # the test event alone
+        async with db.write() as conn:
+            validating = await sinks.get_sink(conn, account.sid, sink.sid)
+            assert validating is not None and validating.status == sinks.VALIDATING
+            assert await sinks.validate(conn, validating, test_id, now_ms())
+        await settle(worker)
+    assert len(hook.events()) == 4
+
+
 async def test_redirects_are_not_followed(
     db: Database, box: SecretBox, account: NewCredential
 ) -> None:
@@ -196,7 +222,7 @@ async def test_redirects_are_not_followed(
         worker = deliverer(db)
         await settle(worker)
     assert len(hook.requests) == 1
-    assert worker.dialed == ["127.0.0.1"]
+    assert list(worker.dialed) == ["127.0.0.1"]
     reason = (await sink_row(db, sink.sid)).last_failure_reason
     assert reason == "302 redirect to 'http://10.0.0.1/steal' not followed"
 

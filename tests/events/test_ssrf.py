@@ -94,7 +94,7 @@ async def test_dns_rebinding_connects_to_the_address_that_was_checked(
         worker = deliverer(db, resolver=resolver)
         await settle(worker)
     assert resolver.lookups == ["rebind.example"]
-    assert worker.dialed == ["127.0.0.1"]
+    assert list(worker.dialed) == ["127.0.0.1"]
     assert len(hook.requests) == 1
     assert hook.requests[0].headers["host"] == f"rebind.example:{hook.port}"
 
@@ -108,7 +108,7 @@ async def test_a_name_resolving_to_a_private_address_is_never_dialed(
         await emit(db, lifecycle(account.sid, "m1")[:1])
         worker = deliverer(db, resolver=resolver)
         await settle(worker)
-    assert hook.requests == [] and worker.dialed == []
+    assert hook.requests == [] and list(worker.dialed) == []
     async with db.read() as conn:
         from opencomms.events import sinks
 
@@ -127,7 +127,7 @@ async def test_numeric_loopback_destinations_are_refused_in_delivery(
         await emit(db, lifecycle(account.sid, "m1")[:1])
         worker = deliverer(db, allowed_networks=())  # production defaults: nothing private
         await settle(worker)
-    assert hook.requests == [] and worker.dialed == []
+    assert hook.requests == [] and list(worker.dialed) == []
     async with db.read() as conn:
         from opencomms.events import sinks
 

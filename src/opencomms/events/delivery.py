@@ -8,6 +8,7 @@ one fenced transaction.
 """
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -168,7 +169,8 @@ class Deliverer:
         self.guard = Guard(networks(config.allowed_networks), resolver)
         self.clock = clock
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.dialed: list[str] = []  # every address a connection was opened to
+        # The addresses connections were last opened to (bounded: a worker runs for months).
+        self.dialed: collections.deque[str] = collections.deque(maxlen=1000)
         self.ssl_context = ssl.create_default_context()  # loading CAs once, not per sink
         self._next_prune = 0
 

@@ -79,10 +79,16 @@ class SinkState:
 
 
 def _due_exists(now: int) -> Any:
-    return exists().where(
+    """The sink owes something now: anything when active, else its test event (a sink being
+    validated keeps its backlog until it is active again)."""
+    due = and_(
         event_deliveries.c.sink_sid == event_sinks.c.sid,
         event_deliveries.c.next_attempt_at <= now,
     )
+    test_due = exists().where(
+        due, events.c.id == event_deliveries.c.event_id, events.c.type == types.TEST_EVENT
+    )
+    return or_(and_(event_sinks.c.status == ACTIVE, exists().where(due)), test_due)
 
 
 async def lease_sinks(

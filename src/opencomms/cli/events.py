@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from opencomms.cli import runtime
 from opencomms.clock import now_ms, to_ms
-from opencomms.config import DEFAULT_DATABASE_URL, server_key
+from opencomms.config import Settings, load_settings, with_key
 from opencomms.events import queue, sinks, types
 from opencomms.store.accounts import SecretBox
 from opencomms.store.tables import accounts, event_sinks
@@ -22,7 +22,7 @@ events_app = typer.Typer(help="Stored events.", no_args_is_help=True)
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--database-url", envvar="OPENCOMMS_DATABASE_URL", help="sqlite:///file or postgresql://..."
     ),
@@ -69,8 +69,13 @@ async def _account(conn: Any, given: str | None) -> str:
     return str(found[0])
 
 
+def _settings(database_url: str | None) -> Settings:
+    """Where the database is and the server key, as every command finds them."""
+    return with_key(load_settings(database_url=database_url))
+
+
 async def add_sink(
-    database_url: str,
+    database_url: str | None,
     url: str,
     type_list: list[str],
     *,
@@ -84,8 +89,9 @@ async def add_sink(
         {"destination": url, "method": "POST", "batch_events": batch}
     )
     chosen = type_names(type_list)
-    db = await runtime.open_ready(database_url)
-    box = SecretBox(server_key(database_url))
+    settings = _settings(database_url)
+    db = await runtime.open_ready(settings.database_url)
+    box = SecretBox(settings.secret_key)
     try:
         async with db.write() as conn:
             account_sid = await _account(conn, account)
@@ -119,8 +125,8 @@ async def add_sink(
     }
 
 
-async def replay(database_url: str, sink_sid: str, since: str) -> int:
-    db = await runtime.open_ready(database_url)
+async def replay(database_url: str | None, sink_sid: str, since: str) -> int:
+    db = await runtime.open_ready(_settings(database_url).database_url)
     try:
         async with db.write() as conn:
             query = select(event_sinks.c.account_sid).where(event_sinks.c.sid == sink_sid)
@@ -150,7 +156,7 @@ def sinks_add(
     account: Annotated[str | None, typer.Option("--account", help="Account SID (AC...).")] = None,
     batch: Annotated[bool, typer.Option("--batch", help="JSON arrays of events.")] = False,
     description: Annotated[str, typer.Option()] = "added by opencomms sinks add",
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Add an active webhook sink subscribed to event types; prints its signing secret once."""
@@ -181,7 +187,7 @@ def sinks_add(
 def events_replay(
     sink: Annotated[str, typer.Option("--sink", help="The sink's SID (DG...).")],
     since: Annotated[str, typer.Option("--since", help="RFC 3339 time, or 30m, 2h, 7d back.")],
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Deliver a sink's stored events again (same ids) from a point in time."""
     try:

@@ -85,11 +85,11 @@ class DeliveryConfig:
 
     @classmethod
     def from_env(
-        cls, secret_key: str, environ: Mapping[str, str] | None = None
+        cls, secret_key: str, environ: Mapping[str, str] | None = None, **base: Any
     ) -> "DeliveryConfig":
-        """Defaults overridden by OPENCOMMS_EVENTS_* variables (and OPENCOMMS_PUBLIC_URL)."""
+        """`base` (the config file's `[events]`) overridden by OPENCOMMS_EVENTS_* variables."""
         env = os.environ if environ is None else environ
-        given: dict[str, Any] = {}
+        given: dict[str, Any] = dict(base)
         for var, (name, kind) in ENVIRONMENT.items():
             if env.get(var):
                 given[name] = kind(env[var])

@@ -1,14 +1,14 @@
 """events: the outbox, sinks, subscriptions and per-sink deliveries
 
 Revision ID: 0009
-Revises: 0002
+Revises: 0003 (reserved against 0002; chained after main's 0003 when merging main)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

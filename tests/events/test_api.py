@@ -260,3 +260,23 @@ async def test_test_event_is_queued_for_its_sink_alone(
         assert payload["type"] == types.TEST_EVENT and payload["id"] == row.id
         owed = select(event_deliveries.c.sink_sid).where(event_deliveries.c.event_id == row.id)
         assert (await conn.execute(owed)).scalars().all() == [sid]
+
+
+async def test_signing_secret_rotation(
+    client: httpx.AsyncClient, db: Database, box: SecretBox
+) -> None:
+    created = (await create_sink(client)).json()
+    sid, first = created["sid"], created["signing_secret"]
+    rotated = await client.post(f"/v1/Sinks/{sid}/SigningSecret", data={"OverlapSeconds": "60"})
+    assert rotated.status_code == 201
+    second = rotated.json()["signing_secret"]
+    assert second.startswith("whsec_") and second != first
+    async with db.read() as conn:
+        from opencomms.clock import now_ms
+        from opencomms.events import sinks
+
+        assert await sinks.signing_secrets(conn, box, sid, now_ms()) == [second, first]
+        later = now_ms() + 61_000
+        assert await sinks.signing_secrets(conn, box, sid, later) == [second]
+    bad = await client.post(f"/v1/Sinks/{sid}/SigningSecret", data={"OverlapSeconds": "-1"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["context"] == "$.OverlapSeconds"

@@ -182,6 +182,9 @@ class Deliverer:
         room = self.config.max_sinks - len(self.tasks)
         if room <= 0:
             return 0
+        async with self.db.read() as conn:
+            if not await queue.any_leasable(conn, now, set(self.tasks)):
+                return 0
         async with self.db.write() as conn:
             leases = await queue.lease_sinks(
                 conn,

@@ -91,6 +91,24 @@ def _due_exists(now: int) -> Any:
     return or_(and_(event_sinks.c.status == ACTIVE, exists().where(due)), test_due)
 
 
+def _leasable(now: int, serving: set[str] | None) -> Any:
+    condition = and_(
+        event_sinks.c.status != FAILED,
+        event_sinks.c.blocked_until <= now,
+        or_(event_sinks.c.lease_expires_at.is_(None), event_sinks.c.lease_expires_at <= now),
+        _due_exists(now),
+    )
+    if serving:
+        condition = and_(condition, event_sinks.c.sid.not_in(sorted(serving)))
+    return condition
+
+
+async def any_leasable(conn: AsyncConnection, now: int, serving: set[str] | None) -> bool:
+    """A read-only look first: an idle worker polls without taking SQLite's write lock."""
+    query = select(event_sinks.c.sid).where(_leasable(now, serving)).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def lease_sinks(
     conn: AsyncConnection,
     *,
@@ -104,17 +122,10 @@ async def lease_sinks(
     than those this worker is `serving` already."""
     pick = (
         select(event_sinks.c.sid)
-        .where(
-            event_sinks.c.status != FAILED,
-            event_sinks.c.blocked_until <= now,
-            or_(event_sinks.c.lease_expires_at.is_(None), event_sinks.c.lease_expires_at <= now),
-            _due_exists(now),
-        )
+        .where(_leasable(now, serving))
         .order_by(event_sinks.c.blocked_until)
         .limit(limit)
     )
-    if serving:
-        pick = pick.where(event_sinks.c.sid.not_in(sorted(serving)))
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     stmt = (

@@ -21,7 +21,7 @@ def config(**overrides: Any) -> DeliveryConfig:
         "secret_key": SECRET,
         "allowed_networks": LOCAL,
         "poll_interval": 0.05,
-        "attempt_timeout_seconds": 2.0,
+        "attempt_timeout_seconds": 5.0,  # generous: the test machine may be loaded
         "backoff_base_seconds": 1.0,
         "backoff_max_seconds": 60.0,
         **overrides,

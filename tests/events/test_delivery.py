@@ -338,8 +338,8 @@ async def test_two_workers_never_deliver_one_event_twice(
         workers = [deliverer(db, worker_id=f"w{i}", **settings) for i in range(2)]
         await asyncio.gather(*(settle(w) for w in workers))
     assert not overlaps
-    assert sorted(e["id"] for e in hook.events()) == await stored_ids(db, account.sid)
-    assert sink.sid
+    reason = (await sink_row(db, sink.sid)).last_failure_reason
+    assert sorted(e["id"] for e in hook.events()) == await stored_ids(db, account.sid), reason
 
 
 async def test_events_past_retention_are_pruned(

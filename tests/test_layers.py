@@ -54,6 +54,7 @@ FORBIDDEN = {
         "fastapi",
         "starlette",
     ),
+    "services": ("opencomms.api", "opencomms.cli", "opencomms.dispatch", "fastapi", "starlette"),
     "api": ("opencomms.cli", "opencomms.dispatch"),
 }
 

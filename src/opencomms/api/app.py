@@ -3,8 +3,18 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import errors, event_streams, event_types, health, messages, operations
+from opencomms.api import (
+    errors,
+    event_streams,
+    event_types,
+    health,
+    messages,
+    operations,
+    sender_pools,
+    senders,
+)
 from opencomms.api.deps import AppState
+from opencomms.api.fast_path import FastPath
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
@@ -35,8 +45,12 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(senders.router, prefix=prefix)
+        app.include_router(sender_pools.router, prefix=prefix)
     app.include_router(event_streams.router, prefix="/v1")  # events: Twilio's Event Streams
     app.include_router(event_types.router, prefix="/v1")
+    # Added first, so it runs inside the guards added after it.
+    app.add_middleware(FastPath, state=app.state.opencomms)
     app.add_middleware(
         BodyGuard, max_bytes=settings.max_body_bytes, form_prefixes=event_streams.FORM_PREFIXES
     )

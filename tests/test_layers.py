@@ -46,6 +46,14 @@ FORBIDDEN = {
         "fastapi",
     ),
     "dispatch": ("opencomms.api", "opencomms.cli", "fastapi", "starlette"),
+    "events": (
+        "opencomms.api",
+        "opencomms.cli",
+        "opencomms.dispatch",
+        "opencomms.channels",
+        "fastapi",
+        "starlette",
+    ),
     "api": ("opencomms.cli", "opencomms.dispatch"),
     # The service layer: what the API, the console and the CLI all do, below all three.
     "services": (

@@ -6,6 +6,8 @@ from opencomms import __version__, console
 from opencomms.api import (
     contract,
     errors,
+    event_streams,
+    event_types,
     health,
     messages,
     operations,
@@ -50,9 +52,13 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         app.include_router(senders.router, prefix=prefix)
         app.include_router(sender_pools.router, prefix=prefix)
         app.include_router(sandbox.router, prefix=prefix)
+    app.include_router(event_streams.router, prefix="/v1")  # events: Twilio's Event Streams
+    app.include_router(event_types.router, prefix="/v1")
     app.include_router(contract.router)
     console.install(app, settings)
     # Added first, so it runs inside the guards added after it.
     app.add_middleware(FastPath, state=app.state.opencomms)
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard, max_bytes=settings.max_body_bytes, form_prefixes=event_streams.FORM_PREFIXES
+    )
     return app

@@ -39,11 +39,13 @@ def _accepted(scope: Scope, content_type: str | None) -> bool:
 
 
 class BodyGuard:
-    """Rejects oversized bodies with 413 and non-JSON bodies with 415."""
+    """Rejects oversized bodies with 413 and non-JSON bodies with 415 (except under
+    `form_prefixes`: Twilio-style APIs whose handlers take form-encoded bodies)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, form_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.form_prefixes = form_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
@@ -62,7 +64,8 @@ class BodyGuard:
             await self._too_large(scope, receive, send)
             return
         has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
-        if has_body and not _accepted(scope, _header(scope, b"content-type")):
+        is_form_api = str(scope.get("path", "")).startswith(self.form_prefixes)
+        if has_body and not is_form_api and not _accepted(scope, _header(scope, b"content-type")):
             response = one_error(
                 415, errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json"
             )

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from opencomms.cli import events as events_cli
 from opencomms.cli import runtime
 from opencomms.cli import smpp as smpp_cli
 from opencomms.clock import now_ms
@@ -37,6 +38,8 @@ app.add_typer(config_app, name="config")
 senders_app = typer.Typer(help="The sender inventory (declared in the config file).")
 app.add_typer(senders_app, name="senders", no_args_is_help=True)
 app.add_typer(smpp_cli.app, name="smpp")
+app.add_typer(events_cli.sinks_app, name="sinks")  # events: webhook sinks and replay
+app.add_typer(events_cli.events_app, name="events")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

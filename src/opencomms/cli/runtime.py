@@ -90,7 +90,26 @@ async def serve(settings: Settings, console: Console, *, worker: bool = True) ->
 async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     from opencomms.dispatch import run_worker
 
-    await run_worker(db, settings.worker, stop, settings.routes)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(_deliver_events(db, settings, stop))
+        await run_worker(db, settings.worker, stop, settings.routes)
+
+
+async def _deliver_events(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """events: webhook delivery runs beside the dispatcher in every worker process."""
+    from opencomms.events import delivery
+
+    events = settings.events
+    config = delivery.DeliveryConfig.from_env(
+        with_key(settings).secret_key,
+        allowed_networks=tuple(str(n) for n in events.allowed_networks),
+        retention_days=events.retention_days,
+        retry_hours=events.retry_hours,
+        attempt_timeout_seconds=events.attempt_timeout_seconds,
+        batch_max=events.batch_max,
+        public_url=settings.public_url,
+    )
+    await delivery.run(db, config, stop)
 
 
 async def work(settings: Settings, stop: asyncio.Event) -> None:

@@ -282,3 +282,100 @@ opt_outs = Table(
     Column("keyword", String(16), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# Events (events/): the outbox, its sinks, subscriptions and per-sink delivery state.
+# An event row is written in the transaction of the change it describes, so none is lost and
+# none describes a change that rolled back. `payload` is the CloudEvent JSON, rendered once.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("type", String(96), nullable=False),
+    Column("subject", String(64), nullable=True),  # the message or operation it is about
+    Column("sequence", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_events_account_created", "account_sid", "created_at"),
+    Index("ix_events_created", "created_at"),
+)
+
+event_sinks = Table(
+    "event_sinks",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("description", String(256), nullable=False),
+    Column("sink_type", String(16), nullable=False),
+    Column("configuration", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # initialized | validating | active | failed
+    # Signing secrets, sealed with the server key: a JSON list of {secret, expires_at}. More
+    # than one while a rotation's overlap lasts.
+    Column("secrets", Text, nullable=False),
+    Column("test_event_id", String(64), nullable=True),
+    # One worker delivers to a sink at a time: the lease, with its fencing token.
+    Column("lease_token", BigInteger, nullable=False, default=0),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    # A failing sink is left alone until then (its own backoff), so it costs others nothing.
+    Column("blocked_until", BigInteger, nullable=False, default=0),
+    Column("last_success_at", BigInteger, nullable=True),
+    Column("last_failure_at", BigInteger, nullable=True),
+    Column("last_failure_reason", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_event_sinks_account_sid", "account_sid", "sid"),
+)
+
+event_subscriptions = Table(
+    "event_subscriptions",
+    metadata,
+    Column("sid", String(34), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("sink_sid", String(34), nullable=False),
+    Column("description", String(256), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_event_subscriptions_account_sid", "account_sid", "sid"),
+    Index("ix_event_subscriptions_sink", "sink_sid"),
+)
+
+# The types a subscription selects; sink and account are copied here so the outbox finds
+# the sinks of a batch's events with one index probe per account.
+event_subscribed_types = Table(
+    "event_subscribed_types",
+    metadata,
+    Column("subscription_sid", String(34), primary_key=True),
+    Column("type", String(96), primary_key=True),
+    Column("account_sid", String(34), nullable=False),
+    Column("sink_sid", String(34), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_event_subscribed_types_account", "account_sid", "type"),
+)
+
+# What each sink still owes: one row per (event, sink). `next_attempt_at` is NULL once the
+# event is delivered or given up, so the due index holds only the backlog.
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("sink_sid", String(34), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("ix_event_deliveries_event_sink", "event_id", "sink_sid", unique=True),
+    Index(
+        "ix_event_deliveries_due",
+        "sink_sid",
+        "next_attempt_at",
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+    ),
+)

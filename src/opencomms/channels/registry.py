@@ -10,7 +10,11 @@ from typing import Any
 
 from opencomms.channels.base import Channel
 from opencomms.channels.sandbox import SandboxChannel
+from opencomms.channels.smtp import smtp_channel
+from opencomms.domain.channels import ChannelType
 from opencomms.domain.routing import RCS, SMS, WHATSAPP
+
+EMAIL = ChannelType.EMAIL.value
 
 
 class UnknownChannel(LookupError):
@@ -26,7 +30,8 @@ class ChannelKind:
 
 
 KINDS: dict[str, ChannelKind] = {
-    "sandbox": ChannelKind("sandbox", frozenset({SMS, RCS, WHATSAPP}), SandboxChannel),
+    "sandbox": ChannelKind("sandbox", frozenset({SMS, RCS, WHATSAPP, EMAIL}), SandboxChannel),
+    "smtp": ChannelKind("smtp", frozenset({EMAIL}), smtp_channel),
 }
 
 

@@ -135,6 +135,7 @@ async def test_close_drops_pending_receipts_but_query_still_answers() -> None:
 async def test_registry_creates_the_sandbox_for_every_route_channel() -> None:
     channel = create("sandbox", delay=1.0)
     assert isinstance(channel, Channel)
-    assert routes_for("sandbox", channel) == dict.fromkeys(["RCS", "SMS", "WHATSAPP"], channel)
+    expected = ["EMAIL", "RCS", "SMS", "WHATSAPP"]
+    assert routes_for("sandbox", channel) == dict.fromkeys(expected, channel)
     with pytest.raises(UnknownChannel):
         create("carrier-pigeon")

@@ -14,7 +14,7 @@ from opencomms.domain import errors
 RELAY_UNAVAILABLE = 30017  # try later: the relay is busy, down or refused the session
 MAILBOX_UNAVAILABLE = errors.UNREACHABLE_HANDSET  # 30003: full, disabled, over quota
 UNKNOWN_MAILBOX = errors.UNKNOWN_DESTINATION  # 30005: no such user or domain
-FILTERED = 30007  # refused by policy: spam, content, sender not allowed
+FILTERED = errors.MESSAGE_FILTERED  # 30007: refused by policy: spam, content, sender not allowed
 UNKNOWN_ERROR = 30008
 
 _BY_ENHANCED = {"5.1": UNKNOWN_MAILBOX, "5.2": MAILBOX_UNAVAILABLE, "5.7": FILTERED}

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import errors, health, messages, operations
+from opencomms.api import emails, errors, health, messages, operations
 from opencomms.api.deps import AppState
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
@@ -30,5 +30,6 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(emails.router, prefix=prefix)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     return app

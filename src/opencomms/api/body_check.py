@@ -27,17 +27,22 @@ _EXPLAINED = 1000  # past this many, problems are only located, not explained
 
 def check_send_request(body: Any) -> list[Problem]:
     """Every way a SendMessages body breaks the spec's schema, each with its JSON path."""
+    return check_request(body, "SendMessagesRequest", spec.send_messages_schema())
+
+
+def check_request(body: Any, name: str, schema: dict[str, Any]) -> list[Problem]:
+    """Every way a body breaks the named request schema, each with its JSON path."""
     problems: list[Problem] = []
-    for error in spec.validator("SendMessagesRequest").iter_errors(body):
+    for error in spec.validator(name).iter_errors(body):
         if len(problems) < _EXPLAINED:
-            problems.extend(_translate(error, body, "$"))
+            problems.extend(_translate(error, body, "$", schema))
         else:
             where = json_path("$", list(error.instance_path))
             problems.append(Problem(errors.INVALID_PARAMETER, _short(error.message), where))
     return problems
 
 
-def _translate(error: Any, root_instance: Any, prefix: str) -> list[Problem]:
+def _translate(error: Any, root_instance: Any, prefix: str, root: dict[str, Any]) -> list[Problem]:
     kind = type(error.kind).__name__
     path = list(error.instance_path)
     where = json_path(prefix, path)
@@ -50,7 +55,7 @@ def _translate(error: Any, root_instance: Any, prefix: str) -> list[Problem]:
         name = error.kind.property
         return [Problem(errors.INVALID_PARAMETER, f"'{name}' is required", f"{where}.{name}")]
     if kind in ("OneOfNotValid", "OneOfMultipleValid"):
-        branches = _walk(spec.send_messages_schema(), error.schema_path)
+        branches = _walk(root, error.schema_path)
         return explain_one_of(branches, _at(root_instance, path), where)
     return [Problem(errors.INVALID_PARAMETER, _short(error.message), where)]
 
@@ -119,4 +124,4 @@ def _translate_in(error: Any, instance: Any, where: str, branch: dict[str, Any])
         path = list(error.instance_path)
         branches = _walk(branch, error.schema_path)
         return explain_one_of(branches, _at(instance, path), json_path(where, path))
-    return _translate(error, instance, where)
+    return _translate(error, instance, where, branch)

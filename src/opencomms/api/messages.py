@@ -35,9 +35,11 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
+def accepted(
+    operation_id: str, base: str, resources: str, location: str | None = None
+) -> JSONResponse:
     """A 202 with the body and every header of decision 1."""
-    location = operation_uri(base, operation_id)
+    location = location or operation_uri(base, operation_id)
     body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
     headers = {
         "Location": location,
@@ -126,12 +128,16 @@ async def seek_message(identifier: str, account: Account, app: State, base: Base
         message_id = await reads.find_by_external_id(conn, account, identifier)
     if message_id is None:
         raise NotFound(f"with identifier {identifier}")
-    return RedirectResponse(f"{base}/Messages/{message_id}", status_code=301)
+    # An email's attempts carry its Message-ID: Seek finds emails too.
+    resource = "Emails" if message_id.startswith(ids.EMAIL_PREFIX) else "Messages"
+    return RedirectResponse(f"{base}/{resource}/{message_id}", status_code=301)
 
 
 @router.get("/Messages/{messageId}")
 async def fetch_message(messageId: str, account: Account, app: State, base: BaseUrl) -> Any:
     """Fetch a Message with its content resolved for its recipient and its attempts."""
+    if not messageId.startswith(ids.MESSAGE_PREFIX):
+        raise NotFound(f"Message {messageId}")  # an email is not a message
     async with app.db.read() as conn:
         record = await reads.get_message(conn, account, messageId)
         if record is None:

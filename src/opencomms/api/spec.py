@@ -48,10 +48,20 @@ def send_messages_schema() -> dict[str, Any]:
 
 
 @cache
+def send_emails_schema() -> dict[str, Any]:
+    """SendEmails' request schema, with decision 13 (Liquid tags) as for messages."""
+    schema = copy.deepcopy(request_schema("/Emails", "post"))
+    schema["properties"]["tags"] = send_messages_schema()["properties"]["tags"]
+    return _with_components(schema)
+
+
+@cache
 def validator(name: str) -> Any:
     """A validator for a named request schema or component schema."""
     if name == "SendMessagesRequest":
         return jsonschema_rs.Draft202012Validator(send_messages_schema())
+    if name == "SendEmailsRequest":
+        return jsonschema_rs.Draft202012Validator(send_emails_schema())
     return jsonschema_rs.Draft202012Validator(_with_components(components()["schemas"][name]))
 
 

@@ -6,11 +6,13 @@ from sqlalchemy import Row, and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from opencomms import ids
 from opencomms.domain.records import (
     AttemptRecord,
     MessageFilter,
     MessageRecord,
     OperationFilter,
+    OperationKind,
     OperationRecord,
     OperationStats,
 )
@@ -79,9 +81,13 @@ async def list_messages(
     *,
     before_id: str | None,
     limit: int,
+    prefix: str = ids.MESSAGE_PREFIX,
 ) -> list[MessageRecord]:
     """Newest first; `before_id` is the keyset position (ids sort by creation time)."""
     where = _message_where(account_sid, f, conn.dialect.name)
+    # Emails share the table; only rows with this prefix are messages.
+    low, high = ids.prefix_range(prefix)
+    where += [messages.c.id >= low, messages.c.id < high]
     if before_id is not None:
         where.append(messages.c.id < before_id)
     query = select(messages).where(and_(*where)).order_by(messages.c.id.desc()).limit(limit)
@@ -128,6 +134,7 @@ def operation_record(row: Row[Any]) -> OperationRecord:
         send_at=m["send_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        kind=m["kind"],
     )
 
 
@@ -148,8 +155,9 @@ async def list_operations(
     *,
     before_id: str | None,
     limit: int,
+    kind: str = OperationKind.MESSAGES,
 ) -> list[OperationRecord]:
-    where = [operations.c.account_sid == account_sid]
+    where = [operations.c.account_sid == account_sid, operations.c.kind == kind]
     if f.start is not None:
         where.append(operations.c.created_at >= f.start)
     if f.end is not None:

@@ -1,0 +1,106 @@
+"""Emails through dispatch: the sandbox mailbox and a real SMTP server process.
+
+Both wait for the routes seam: until routing plans EMAIL senders for EMAIL addresses,
+dispatch fails emails with 21612 (no route). They are strict xfails, so the day routing
+lands they pass, and the marker must go.
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opencomms import ids
+from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig
+from opencomms.clock import now_ms
+from opencomms.dispatch import Dispatcher, WorkerConfig
+from opencomms.domain.emails import SendEmailsCommand, prepare_emails, recipient, stored_content
+from opencomms.store import emails
+from opencomms.store.db import Database
+from tests.channels.smtp.conftest import smtp_server
+from tests.dispatch.helpers import (
+    ACCOUNT,
+    FakeClock,
+    assert_operation_consistent,
+    attempt_rows,
+    dispatcher,
+    drain,
+    message_rows,
+)
+
+SEAM = pytest.mark.xfail(strict=True, reason="EMAIL routing arrives with the routes seam")
+FROM = {"address": "shop@example.com", "name": "The Shop"}
+
+
+async def send_emails(db: Database, *addresses: str) -> str:
+    """Stores a send exactly as POST /v1/Emails does; returns the operation id."""
+    body: dict[str, Any] = {
+        "from": FROM,
+        "to": [{"address": a, "name": a.split("@")[0].title()} for a in addresses],
+        "content": {"subject": "Hi {{ n | default: 'there' }}", "html": "<p>Hello</p>"},
+    }
+    command = SendEmailsCommand(
+        [recipient(item) for item in body["to"]],
+        body["content"],
+        FROM["address"],
+        FROM["name"],
+    )
+    prepared = prepare_emails(command, datetime.now(UTC))
+    operation_id = ids.operation_id()
+    async with db.write() as conn:
+        await emails.insert_emails(
+            conn,
+            account_sid=ACCOUNT,
+            operation_id=operation_id,
+            prepared=prepared,
+            content=stored_content(command),
+            sender=FROM,
+            now=now_ms(),
+        )
+    return operation_id
+
+
+@SEAM
+async def test_the_sandbox_mailbox_plays_its_script(db: Database) -> None:
+    operation_id = await send_emails(
+        db, "ada@example.com", "bounce@example.com", "fail@example.com"
+    )
+    async with dispatcher(db, FakeClock()) as worker:
+        await drain(worker)
+    rows = {r["recipient"]: r for r in await message_rows(db, operation_id)}
+    fates = {loads_address(k): (r["status"], r["error_code"]) for k, r in rows.items()}
+    assert fates == {
+        "ada@example.com": ("DELIVERED", None),
+        "bounce@example.com": ("UNDELIVERED", 30005),
+        "fail@example.com": ("FAILED", 30007),
+    }
+    ada = next(r for k, r in rows.items() if "ada@" in k)
+    [attempt] = await attempt_rows(db, ada["id"])
+    assert attempt["external_id"] == f"{ada['id']}@sandbox.opencomms.local"
+    assert await assert_operation_consistent(db, operation_id) == "COMPLETED"
+
+
+@SEAM
+async def test_emails_reach_a_real_smtp_server_through_dispatch(
+    db: Database, tmp_path: Path
+) -> None:
+    with smtp_server(tmp_path / "spool.jsonl") as server:
+        channel = SmtpChannel(SmtpRouteConfig(host="127.0.0.1", port=server.port))
+        worker = Dispatcher(db, {"EMAIL": channel}, WorkerConfig(worker_id="w-email"))
+        operation_id = await send_emails(db, "ada@example.com", "reject@example.com")
+        async with worker:
+            await drain(worker)
+        received = server.received()
+    rows = await message_rows(db, operation_id)
+    assert sorted((r["status"], r["error_code"]) for r in rows) == [
+        ("DELIVERED", None),
+        ("FAILED", 30005),
+    ]
+    assert [r["to"] for r in received] == [["ada@example.com"]]
+
+
+def loads_address(recipient_json: str) -> str:
+    import orjson
+
+    return str(orjson.loads(recipient_json)["address"])

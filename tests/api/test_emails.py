@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
 from opencomms.api import spec
 from opencomms.domain.channels import ChannelType
@@ -14,6 +15,7 @@ from opencomms.domain.senders import SenderRecord, sender_id
 from opencomms.store import senders
 from opencomms.store.accounts import NewCredential
 from opencomms.store.db import Database
+from opencomms.store.tables import attempts
 from tests.api.conformance import assert_conforms, assert_response_conforms
 
 FROM = {"address": "support@example.com", "name": "Cool Co Support"}
@@ -294,3 +296,30 @@ async def test_a_declared_email_sender_is_used_by_id(
     assert email["from"] == {"address": "alerts@example.com", "name": "Alerts"}
     unknown = {**SIMPLE, "from": {"senderId": "comms_sender_01h9krwprkeee8fzqspvwy6nq8"}}
     assert problems(await send(client, unknown)) == [(20422, "$.from.senderId")]
+
+
+async def test_seek_finds_an_email_by_its_message_id(
+    client: httpx.AsyncClient, db: Database, account: NewCredential
+) -> None:
+    operation_id = (await send(client, SIMPLE)).json()["operationId"]
+    [email] = await emails_of(client, operation_id)
+    message_id = f"{email['id']}@example.com"
+    async with db.write() as conn:  # the attempt a route's hand-off records
+        await conn.execute(
+            insert(attempts).values(
+                message_id=email["id"],
+                operation_id=operation_id,
+                account_sid=account.sid,
+                number=1,
+                channel="EMAIL",
+                sender="{}",
+                recipient="[]",
+                status="SENT",
+                attempted_at=1,
+                updated_at=1,
+                external_id=message_id,
+            )
+        )
+    found = await client.get(f"/v1/Messages/Seek/{message_id}", follow_redirects=False)
+    assert found.status_code == 301
+    assert found.headers["location"] == f"http://testserver/v1/Emails/{email['id']}"

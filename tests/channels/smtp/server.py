@@ -1,8 +1,9 @@
 """A real SMTP server for the tests, run as its own process: aiosmtpd with our handler.
 
-    python -m tests.channels.smtp.server --spool FILE [--cert C --key K] [--auth USER:PASS]
-        [--sink]
+    python -m tests.channels.smtp.server --spool FILE [--cert C --key K [--implicit]]
+        [--auth USER:PASS] [--sink]
 
+With a certificate it requires STARTTLS, or with --implicit speaks TLS from the first byte.
 It prints `READY <port>` once listening on a free port of 127.0.0.1. It advertises
 PIPELINING (aiosmtpd reads commands in order from its stream, so pipelined commands work;
 it only does not say so). What it answers depends on the recipient's local part:
@@ -73,7 +74,8 @@ class Handler:
                 "from": envelope.mail_from,
                 "to": envelope.rcpt_tos,
                 "data": base64.b64encode(envelope.original_content or b"").decode(),
-                "tls": session.ssl is not None,
+                "tls": server.transport is not None
+                and server.transport.get_extra_info("sslcontext") is not None,
                 "auth": session.authenticated,
             }
             self.spool.write(json.dumps(record) + "\n")
@@ -109,6 +111,7 @@ async def main() -> None:
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--auth")
+    parser.add_argument("--implicit", action="store_true")
     parser.add_argument("--sink", action="store_true")
     args = parser.parse_args()
     handler = Handler(None if args.sink else args.spool)
@@ -117,12 +120,14 @@ async def main() -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
 
+    starttls = None if args.implicit else context
+
     def factory() -> SMTP:
         return SMTP(
             handler,
             hostname="sink.test",
-            tls_context=context,
-            require_starttls=context is not None,
+            tls_context=starttls,
+            require_starttls=starttls is not None,
             authenticator=_authenticator(args.auth) if args.auth else None,
             auth_required=bool(args.auth),
             auth_require_tls=context is not None,
@@ -131,7 +136,7 @@ async def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, sock=sock)
+    server = await loop.create_server(factory, sock=sock, ssl=context if args.implicit else None)
     print(f"READY {sock.getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()

@@ -113,6 +113,29 @@ async def test_starttls_with_a_self_signed_certificate_and_auth(
     assert record["auth"] is True
 
 
+async def test_implicit_tls_and_an_unverified_relay(
+    tmp_path: Path, certificate: Certificate
+) -> None:
+    args = ("--cert", str(certificate.cert), "--key", str(certificate.key), "--implicit")
+    with smtp_server(tmp_path / "spool.jsonl", *args) as server:
+        pinned, _ = await open_channel(
+            host="127.0.0.1", port=server.port, tls=True, ca_file=str(certificate.cert)
+        )
+        unverified, _ = await open_channel(
+            host="127.0.0.1", port=server.port, tls=True, verify=False
+        )
+        try:
+            await pinned.send(outbound("pinned@example.com"))
+            await unverified.send(outbound("unverified@example.com"))
+        finally:
+            await pinned.aclose()
+            await unverified.aclose()
+        assert [(r["to"], r["tls"]) for r in server.received()] == [
+            (["pinned@example.com"], True),
+            (["unverified@example.com"], True),
+        ]
+
+
 async def test_an_untrusted_certificate_is_refused(secure: SmtpServer) -> None:
     channel, _ = await open_channel(
         host="127.0.0.1", port=secure.port, starttls=True, username="ada", password="s3cret"

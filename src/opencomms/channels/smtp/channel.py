@@ -121,9 +121,12 @@ class SmtpChannel:
                 f"The route {self.name} may not send from {message.sender}"
                 f" (from_domains: {', '.join(self.config.from_domains)})",
             )
-        message_id, data = self.build(message)
-        await self._pacer.wait()
-        reply = await self._deliver(message.sender, message.to, data)
+        async with self._slots:
+            # Written once a session is free: a burst of sends does not build (and sign)
+            # every email up front while the sessions' timers run.
+            message_id, data = self.build(message)
+            await self._pacer.wait()
+            reply = await self._deliver(message.sender, message.to, data)
         if not 200 <= reply.code < 300:
             raise replies.error_for(reply)
         if self._sink is not None:
@@ -132,33 +135,33 @@ class SmtpChannel:
         return SendResult(message_id)
 
     async def _deliver(self, sender: str, recipient: str, data: bytes) -> Reply:
-        async with self._slots:
-            for fresh_try in (False, True):
-                session = self._idle.pop() if self._idle and not fresh_try else None
-                reused = session is not None
-                try:
-                    if session is None:
-                        session = await open_session(self.endpoint)
-                    reply = await session.transaction(sender, recipient, data)
-                except SessionRefused as refused:
-                    raise TransientDeliveryError(
-                        replies.RELAY_UNAVAILABLE,
-                        f"{refused.stage}: {replies.describe(refused.reply)}",
-                    ) from refused
-                except _DROPPED as error:
-                    if session is not None:
-                        session.close()
-                    if reused and session is not None and not session.body_sent:
-                        continue  # an idle session the relay had closed: try a fresh one
-                    raise TransientDeliveryError(
-                        replies.RELAY_UNAVAILABLE,
-                        f"The SMTP session to {self.config.host} dropped: {error!r}",
-                    ) from error
-                if reply.code == 421:
-                    session.close()  # the relay is closing this session
-                else:
-                    self._idle.append(session)
-                return reply
+        """Within a slot: one transaction on an idle session, or a fresh one."""
+        for fresh_try in (False, True):
+            session = self._idle.pop() if self._idle and not fresh_try else None
+            reused = session is not None
+            try:
+                if session is None:
+                    session = await open_session(self.endpoint)
+                reply = await session.transaction(sender, recipient, data)
+            except SessionRefused as refused:
+                raise TransientDeliveryError(
+                    replies.RELAY_UNAVAILABLE,
+                    f"{refused.stage}: {replies.describe(refused.reply)}",
+                ) from refused
+            except _DROPPED as error:
+                if session is not None:
+                    session.close()
+                if reused and session is not None and not session.body_sent:
+                    continue  # an idle session the relay had closed: try a fresh one
+                raise TransientDeliveryError(
+                    replies.RELAY_UNAVAILABLE,
+                    f"The SMTP session to {self.config.host} dropped: {error!r}",
+                ) from error
+            if reply.code == 421:
+                session.close()  # the relay is closing this session
+            else:
+                self._idle.append(session)
+            return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def query(self, handoffs: Sequence[Handoff]) -> list[Receipt]:

@@ -1,5 +1,6 @@
 """The SMTP route against a real SMTP server process (aiosmtpd with the tests' own handler)."""
 
+import base64
 import email
 import email.policy
 from collections.abc import Iterator
@@ -234,6 +235,46 @@ async def test_a_sender_outside_the_routes_domains_is_refused(plain: SmtpServer)
             await channel.send(outbound("nobody@example.com"))
     finally:
         await channel.aclose()
+
+
+async def test_attachments_inline_and_attached_arrive_whole(plain: SmtpServer) -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB: the body is drained to the socket
+    logo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    content = {
+        **CONTENT,
+        "html": '<p>Logo: <img src="cid:logo-1"></p>',
+        "attachments": [
+            {"filename": "données.bin", "contentType": "application/octet-stream",
+             "content": base64.b64encode(big).decode()},
+            {"filename": "logo.png", "contentType": "image/png", "cid": "logo-1",
+             "content": base64.b64encode(logo).decode()},
+        ],
+    }  # fmt: skip
+    channel, _ = await open_channel(host="127.0.0.1", port=plain.port)
+    try:
+        await channel.send(outbound("attached@example.com", content))
+    finally:
+        await channel.aclose()
+    [record] = mine(plain, "attached@example.com")
+    message = parse(record["data"])
+    assert message.get_content_type() == "multipart/mixed"
+    related, attached = message.iter_parts()
+    assert related.get_content_type() == "multipart/related"
+    alternative, inline = related.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert (inline["Content-ID"], inline.get_content()) == ("<logo-1>", logo)
+    assert attached.get_filename() == "données.bin"
+    assert attached.get_content() == big
+
+
+async def test_an_address_that_would_inject_commands_is_refused(plain: SmtpServer) -> None:
+    channel, _ = await open_channel(host="127.0.0.1", port=plain.port)
+    try:
+        with pytest.raises(PermanentDeliveryError, match="not an address"):
+            await channel.send(outbound("a@example.com>\r\nRCPT TO:<b@example.com"))
+    finally:
+        await channel.aclose()
+    assert mine(plain, "b@example.com") == []
 
 
 def test_route_options_are_checked() -> None:

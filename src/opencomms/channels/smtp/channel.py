@@ -43,7 +43,9 @@ from opencomms.channels.smtp.mime import render
 
 log = logging.getLogger("opencomms.channels.smtp")
 
-_DROPPED = (OSError, EOFError, TimeoutError, SmtpProtocolError, asyncio.IncompleteReadError)
+# What a session that broke raises; ValueError is a reply line over the reader's limit.
+_DROPPED = (OSError, EOFError, TimeoutError, ValueError, SmtpProtocolError)
+_UNSAFE = frozenset("\r\n<>")  # never inside an envelope address: command injection
 
 
 class _Pacer:
@@ -115,6 +117,11 @@ class SmtpChannel:
         return email.message_id, data
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        for address in (message.sender, message.to):
+            if not _UNSAFE.isdisjoint(address) or "@" not in address:
+                raise PermanentDeliveryError(
+                    replies.UNKNOWN_MAILBOX, f"{address!r} is not an address SMTP can carry"
+                )
         if not self.config.allows_sender(message.sender):
             raise PermanentDeliveryError(
                 replies.FILTERED,
@@ -157,6 +164,10 @@ class SmtpChannel:
                     replies.RELAY_UNAVAILABLE,
                     f"The SMTP session to {self.config.host} dropped: {error!r}",
                 ) from error
+            except BaseException:
+                if session is not None:
+                    session.close()  # cancelled mid-transaction: the session is unusable
+                raise
             if reply.code == 421:
                 session.close()  # the relay is closing this session
             else:

@@ -14,6 +14,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+_DRAIN_ABOVE = 256 * 1024
 _MAX_LINE = 2048  # the reply lines a sane server sends are far shorter (RFC 5321: 512)
 
 
@@ -135,6 +136,8 @@ class Session:
             return failed
         self.writer.write(dot_stuff(data))
         self.body_sent = True
+        if len(data) > _DRAIN_ABOVE:
+            await self.writer.drain()  # a large body waits for the socket, not in memory
         reply = await self.read_reply()
         self.sent += 1
         return reply

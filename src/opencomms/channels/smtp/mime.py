@@ -53,15 +53,18 @@ def clean(value: str) -> str:
     return value.translate(_CONTROL) if not value.isprintable() else value
 
 
-def encoded_words(value: str) -> list[str]:
-    """RFC 2047 `B` encoded words, each whole characters of at most 45 UTF-8 bytes."""
+def encoded_words(value: str, first: int = _WORD_BYTES) -> list[str]:
+    """RFC 2047 `B` encoded words of whole characters, at most 45 UTF-8 bytes each (the
+    first at most `first`, to fit beside its header's name within 76 characters)."""
     words: list[str] = []
     chunk = bytearray()
+    limit = first
     for char in value:
         raw = char.encode()
-        if len(chunk) + len(raw) > _WORD_BYTES:
+        if chunk and len(chunk) + len(raw) > limit:
             words.append(_word(bytes(chunk)))
             chunk.clear()
+            limit = _WORD_BYTES
         chunk += raw
     if chunk:
         words.append(_word(bytes(chunk)))
@@ -70,6 +73,11 @@ def encoded_words(value: str) -> list[str]:
 
 def _word(raw: bytes) -> str:
     return "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="
+
+
+def _first_room(name: str) -> int:
+    """Raw bytes the first encoded word may hold on the `Name: ` line (76 at most)."""
+    return max(3, (76 - len(name) - 2 - 12) // 4 * 3)
 
 
 def _fold(name: str, words: list[str]) -> str:
@@ -91,20 +99,20 @@ def text_header(name: str, value: str) -> str:
     value = clean(value)
     if value.isascii():
         return _fold(name, value.split(" ") if value else [""])
-    return _fold(name, encoded_words(value))
+    return _fold(name, encoded_words(value, _first_room(name)))
 
 
-def _phrase(name: str) -> list[str]:
+def _phrase(name: str, header: str) -> list[str]:
     name = clean(name).strip()
     if not name.isascii():
-        return encoded_words(name)
+        return encoded_words(name, _first_room(header))
     if _SPECIALS.isdisjoint(name):
         return name.split()
     return ['"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"']
 
 
 def mailbox_header(name: str, mailbox: Mailbox) -> str:
-    words = _phrase(mailbox.name) if mailbox.name else []
+    words = _phrase(mailbox.name, name) if mailbox.name else []
     return _fold(name, [*words, f"<{mailbox.address}>"] if words else [mailbox.address])
 
 

@@ -295,7 +295,29 @@ async def test_a_declared_email_sender_is_used_by_id(
     [email] = await emails_of(client, operation_id)
     assert email["from"] == {"address": "alerts@example.com", "name": "Alerts"}
     unknown = {**SIMPLE, "from": {"senderId": "comms_sender_01h9krwprkeee8fzqspvwy6nq8"}}
-    assert problems(await send(client, unknown)) == [(20422, "$.from.senderId")]
+    assert problems(await send(client, unknown)) == [(21212, "$.from.senderId")]
+    # The sync left only alerts@: the default sender for any address is deactivated.
+    assert problems(await send(client, SIMPLE)) == [(21212, "$.from.address")]
+
+
+async def test_a_domain_sender_covers_its_addresses_and_no_other(
+    client: httpx.AsyncClient, db: Database, account: NewCredential
+) -> None:
+    domain = SenderRecord(
+        sender_id(account.sid, "EMAIL", "example.com"),
+        account.sid,
+        ChannelType.EMAIL,
+        "example.com",
+        "sandbox",
+    )
+    async with db.write() as conn:
+        await senders.sync_declared(conn, [domain], 1)
+    body = {**SIMPLE, "from": {"address": "news@mail.example.com", "name": "News"}}
+    operation_id = (await send(client, body)).json()["operationId"]
+    [email] = await emails_of(client, operation_id)
+    assert email["from"] == {"address": "news@mail.example.com", "name": "News"}
+    other = {**SIMPLE, "from": {"address": "news@example.org", "name": "News"}}
+    assert problems(await send(client, other)) == [(21212, "$.from.address")]
 
 
 async def test_seek_finds_an_email_by_its_message_id(

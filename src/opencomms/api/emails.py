@@ -11,8 +11,6 @@ from opencomms.api.messages import accepted, read_json_object
 from opencomms.api.responses import JSONResponse
 from opencomms.api.wire import _refused_parts
 from opencomms.clock import now_ms
-from opencomms.domain import errors
-from opencomms.domain.channels import ChannelType
 from opencomms.domain.emails import (
     EmailRecipient,
     SendEmailsCommand,
@@ -20,47 +18,31 @@ from opencomms.domain.emails import (
     recipient,
     stored_content,
 )
-from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+from opencomms.domain.errors import NotFound, ValidationFailed
 from opencomms.domain.records import OperationFilter, OperationKind
 from opencomms.domain.send import MAX_PROBLEMS
-from opencomms.domain.senders import SenderStatus
-from opencomms.store import emails, reads, senders
+from opencomms.store import emails, reads, sends
 from opencomms.store.cancel import cancel_operation
 
 router = APIRouter(tags=["Emails"])
 
 
-async def _sender(
-    app: AppState, account: str, given: Any, refused: bool
-) -> tuple[str | None, str | None, str | None, list[Problem]]:
-    """The sender's address, name and id, from `from` or the declared sender it names."""
+def _sender(given: Any, refused: bool) -> tuple[str | None, str | None, str | None]:
+    """`from` as given: its address and name, or the declared sender's id it names."""
     if refused or not isinstance(given, dict):
-        return None, None, None, []
-    if "senderId" not in given:
-        return given["address"], given.get("name"), None, []
-    async with app.db.read() as conn:
-        declared = await senders.get(conn, account, given["senderId"])
-    usable = declared is not None and declared.status == SenderStatus.ACTIVATED
-    if declared is None or not usable or declared.channel != ChannelType.EMAIL:
-        why = f"No EMAIL sender {given['senderId']} is declared for this account"
-        return None, None, None, [Problem(errors.INVALID_PARAMETER, why, "$.from.senderId")]
-    address = declared.address
-    if "@" not in address:  # a whole domain was declared: it sends as noreply@ it
-        address = f"noreply@{address}"
-    return address, declared.display_name, declared.id, []
+        return None, None, None
+    if "senderId" in given:
+        return None, None, given["senderId"]
+    return given["address"], given.get("name"), None
 
 
-async def _command(
-    app: AppState, account: str, body: dict[str, Any], refused: frozenset[str]
-) -> tuple[SendEmailsCommand, list[Problem]]:
+def _command(body: dict[str, Any], refused: frozenset[str]) -> SendEmailsCommand:
     """The body as a command, leaving out what the schema check already refused."""
     fields, skipped = _refused_parts(refused)
-    address, name, sender_id, problems = await _sender(
-        app, account, body.get("from"), "from" in fields
-    )
+    address, name, sender_id = _sender(body.get("from"), "from" in fields)
     to = body.get("to")
     schedule = None if "schedule" in fields else body.get("schedule")
-    command = SendEmailsCommand(
+    return SendEmailsCommand(
         recipients=[
             EmailRecipient([], skip=True) if i in skipped else recipient(item)
             for i, item in enumerate(to if isinstance(to, list) else [])
@@ -73,7 +55,6 @@ async def _command(
         send_at=schedule.get("sendAt") if schedule else None,
         ip_pool_name=None if "ipPoolName" in fields else body.get("ipPoolName"),
     )
-    return command, problems
 
 
 @router.post("/Emails", status_code=202)
@@ -82,15 +63,22 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
     body = await read_json_object(request)
     problems = body_check.check_request(body, "SendEmailsRequest", spec.send_emails_schema())
     refused = frozenset(p.context for p in problems if p.context)
-    command, more = await _command(app, account, body, refused)
-    problems += more
+    command = _command(body, refused)
+    async with app.db.read() as conn:
+        available = await sends.account_senders(conn, account, None)
     try:
-        prepared = prepare_emails(command)
+        prepared = prepare_emails(command, available)
     except ValidationFailed as failed:
         # A field the schema refused already is not reported twice.
         problems += [p for p in failed.problems if p.context not in refused]
     if problems:
         raise ValidationFailed(problems[:MAX_PROBLEMS])
+    if any(s.mps for s in available.senders):
+        async with app.db.read() as conn:
+            validity = app.settings.worker.validity_seconds
+            full = await sends.full_senders(conn, prepared, available, validity, "$.from")
+        if full:
+            raise ValidationFailed(full)
     operation_id = ids.operation_id()
     async with app.db.write() as conn:
         await emails.insert_emails(
@@ -102,6 +90,8 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
             sender=body["from"],
             now=now_ms(),
         )
+    if app.stats is not None:
+        app.stats.inserted("messages", len(prepared.recipients))
     return accepted(
         operation_id,
         base,

@@ -11,8 +11,18 @@ from opencomms.channels.base import (
     SendResult,
     TransientDeliveryError,
 )
-from opencomms.channels.registry import KINDS, ChannelKind, UnknownChannel, create, routes_for
+from opencomms.channels.registry import (
+    KINDS,
+    ChannelKind,
+    RouteConfig,
+    RouteOptions,
+    UnknownChannel,
+    build_routes,
+    create,
+    register,
+)
 from opencomms.channels.sandbox import Delivery, SandboxChannel, SandboxInbox
+from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig  # registers type "smtp"
 
 __all__ = [
     "KINDS",
@@ -25,11 +35,16 @@ __all__ = [
     "PermanentDeliveryError",
     "Receipt",
     "ReceiptSink",
+    "RouteConfig",
+    "RouteOptions",
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
+    "SmtpChannel",
+    "SmtpRouteConfig",
     "TransientDeliveryError",
     "UnknownChannel",
+    "build_routes",
     "create",
-    "routes_for",
+    "register",
 ]

@@ -9,6 +9,7 @@ reported at once with its JSON path, as for messages.
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from opencomms.domain import errors
 from opencomms.domain.channels import AddressChannel, ChannelType
 from opencomms.domain.email_rules import check_address, header_problem
-from opencomms.domain.routing import Address, Sender, implicit_sender_id
+from opencomms.domain.routing import AccountSenders, Address, Candidates, Planner, Sender
 from opencomms.domain.send import (
     PreparedSend,
     Recipient,
@@ -27,6 +28,7 @@ from opencomms.domain.send import (
     _Problems,
     _schedule,
 )
+from opencomms.domain.senders import SenderRecord, SenderStatus
 
 MAX_RECIPIENTS = 10_000
 EMAIL = ChannelType.EMAIL.value
@@ -56,6 +58,9 @@ class EmailRecipient(Recipient):
         return out
 
 
+ANY_ADDRESS = "*"  # a declared EMAIL sender of this address covers every `from` (the sandbox's)
+
+
 @dataclass(frozen=True, slots=True)
 class EmailSender(Sender):
     name: str | None = None
@@ -67,16 +72,26 @@ class EmailSender(Sender):
         return out
 
 
-def email_sender(address: str, name: str | None, sender_id: str | None = None) -> EmailSender:
-    return EmailSender(address, EMAIL, sender_id or implicit_sender_id(EMAIL, address), None, name)
+def covering(address: str, senders: Sequence[SenderRecord]) -> SenderRecord | None:
+    """The declared EMAIL sender a `from` address sends as: the address itself, else its
+    domain or a parent domain (`example.com` covers `alerts@mail.example.com`), else one
+    declared for any address (`*`)."""
+    email_senders = [s for s in senders if s.channel == ChannelType.EMAIL]
+    by_address = {s.address.lower(): s for s in email_senders}
+    domain = address.rpartition("@")[2].lower()
+    labels = domain.split(".")
+    for key in (address.lower(), *(".".join(labels[i:]) for i in range(len(labels))), "*"):
+        if key in by_address:
+            return by_address[key]
+    return None
 
 
 @dataclass
 class SendEmailsCommand:
     recipients: list[EmailRecipient]
     content: dict[str, Any]
-    # The sender's address, from `from.address` or the declared sender `from.senderId` names;
-    # None when the request's `from` was refused already (the caller holds that problem).
+    # `from` as given: an address (with its name) or a declared sender's id; both None when
+    # the schema check refused `from` already (the caller holds that problem).
     sender_address: str | None
     sender_name: str | None = None
     sender_id: str | None = None
@@ -116,15 +131,40 @@ def _check_addresses(command: SendEmailsCommand, problems: _Problems) -> None:
             item.addresses[0] = Address(normalized, EMAIL_ADDRESS)
 
 
-def _check_sender(command: SendEmailsCommand, problems: _Problems) -> None:
-    if command.sender_address is None:
+def _check_sender(
+    command: SendEmailsCommand, available: AccountSenders, problems: _Problems
+) -> None:
+    """Resolves `from` to the declared sender it sends as, and the route that carries it."""
+    if command.sender_id is not None:
+        record = next((s for s in available.senders if s.id == command.sender_id), None)
+        where, address, name = "$.from.senderId", None, None
+        if record is not None and record.channel == ChannelType.EMAIL:
+            address, name = record.address, record.display_name
+            if "@" not in address:  # a domain (or any address): it sends as noreply@ it
+                address = f"noreply@{address if address != ANY_ADDRESS else 'example.com'}"
+        else:
+            record = None
+    elif command.sender_address is not None:
+        where, name = "$.from.address", command.sender_name
+        address, why = check_address(command.sender_address)
+        if address is None:
+            problems.add(INVALID_EMAIL_ADDRESS, f"Invalid sender address: {why}", where)
+            return
+        record = covering(address, available.senders)
+    else:
         return
-    normalized, why = check_address(command.sender_address)
-    if normalized is None:
-        where = "$.from.senderId" if command.sender_id else "$.from.address"
-        problems.add(INVALID_EMAIL_ADDRESS, f"Invalid sender address: {why}", where)
+    if record is None or address is None:
+        given = command.sender_id or command.sender_address
+        problems.add(errors.INVALID_FROM, f"No EMAIL sender of this account covers {given}", where)
         return
-    command.sender = email_sender(normalized, command.sender_name, command.sender_id)
+    if record.status != SenderStatus.ACTIVATED:
+        problems.add(
+            errors.INVALID_FROM, f"The EMAIL sender {record.address} is deactivated", where
+        )
+        return
+    command.sender = EmailSender(
+        address=address, channel=EMAIL, sender_id=record.id, route=record.route, name=name
+    )
 
 
 def _check_headers(content: dict[str, Any], problems: _Problems) -> None:
@@ -169,14 +209,19 @@ def templated(content: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def prepare_emails(command: SendEmailsCommand, now: datetime | None = None) -> PreparedSend:
-    """Checks a send of emails; raises ValidationFailed with every problem found."""
+def prepare_emails(
+    command: SendEmailsCommand,
+    available: AccountSenders = AccountSenders(),
+    now: datetime | None = None,
+) -> PreparedSend:
+    """Checks a send of emails and plans each one's route; raises ValidationFailed with every
+    problem found."""
     now = now or datetime.now(UTC)
     problems = _Problems()
     if not _check_count(command, problems):
         problems.raise_if_any()
     _check_addresses(command, problems)
-    _check_sender(command, problems)
+    _check_sender(command, available, problems)
     _check_headers(command.content, problems)
     _check_attachments(command.content, problems)
     # The Messages machinery, fed the email's text fields and tags.
@@ -192,11 +237,12 @@ def prepare_emails(command: SendEmailsCommand, now: datetime | None = None) -> P
     if command.sender is None:
         raise errors.ValidationFailed(problems.items)  # the caller holds why `from` failed
     problems.raise_if_any()
+    planner = Planner(Candidates((command.sender,), command.sender))
     return PreparedSend(
         recipients=list(command.recipients),
         tags=tags,
         send_at=per_recipient,
-        senders=[None if not r.addresses else command.sender for r in command.recipients],
+        plans=[planner(r.addresses) for r in command.recipients],
         requested_sender=command.sender,
         send_at_ms=send_at,
     )

@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Sequence
 from email.utils import formatdate
-from typing import Any
 
 from opencomms.channels.base import (
     Handoff,
@@ -185,6 +184,6 @@ class SmtpChannel:
         self._sink = None
 
 
-def smtp_channel(name: str = "smtp", **options: Any) -> SmtpChannel:
-    """The registry's factory: route options as the config file gives them."""
-    return SmtpChannel(SmtpRouteConfig.model_validate(options), name=name)
+def smtp_channel(name: str, options: SmtpRouteConfig) -> SmtpChannel:
+    """The registry's factory: one `[[routes]] type = "smtp"` entry, validated."""
+    return SmtpChannel(options, name=name)

@@ -6,6 +6,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from opencomms.channels.registry import RouteOptions
+
 
 class DkimKey(BaseModel):
     """The key a domain's mail is signed with; the public half is published in DNS at
@@ -17,10 +19,8 @@ class DkimKey(BaseModel):
     private_key_path: Path
 
 
-class SmtpRouteConfig(BaseModel):
+class SmtpRouteConfig(RouteOptions):
     """One relay. Every option but `host` has the default a local relay on port 25 needs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = Field(min_length=1)
     port: int = Field(default=25, ge=1, le=65535)

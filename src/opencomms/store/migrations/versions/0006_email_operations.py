@@ -5,14 +5,14 @@ dispatch, retries, receipts, cancel and Seek serve both; only operations need a 
 both APIs' operation ids share the comms_operation_ prefix.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0003"  # reserved 0006 after 0002; chained after main's 0003
 branch_labels = None
 depends_on = None
 

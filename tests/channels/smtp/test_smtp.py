@@ -15,6 +15,7 @@ from opencomms.channels import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
+    RouteConfig,
     SendResult,
     TransientDeliveryError,
     create,
@@ -63,7 +64,8 @@ def mine(server: SmtpServer, to: str) -> list[dict[str, Any]]:
 
 
 async def open_channel(**options: Any) -> tuple[SmtpChannel, list[Receipt]]:
-    channel = create("smtp", **options)
+    """A route of type smtp, built by the registry from options as the config file has them."""
+    channel = create(RouteConfig("relay", "smtp", SmtpRouteConfig.model_validate(options)))
     assert isinstance(channel, SmtpChannel)
     pushed: list[Receipt] = []
     await channel.open(pushed.append)

@@ -13,8 +13,7 @@ Four figures from one run, against the same sink:
   channel     SmtpChannel.send: MIME written per email, pooled pipelined sessions
   dispatch    end to end through the dispatch worker (two lanes, as `opencomms worker`
               runs them) on SQLite: emails stored as POST /Emails stores them, claimed,
-              rendered, handed to the route, recorded DELIVERED; reported as not available
-              while routing cannot plan EMAIL (before the routes seam)
+              rendered, handed to the route, recorded DELIVERED
 Each is printed with its ratio to the ceiling. The sink is tests/channels/smtp/server.py
 --sink (it advertises PIPELINING; aiosmtpd handles pipelined commands but does not say so).
 """
@@ -39,8 +38,10 @@ from opencomms.channels.smtp.client import Endpoint, open_session
 from opencomms.clock import now_ms
 from opencomms.dispatch import Dispatcher, WorkerConfig
 from opencomms.dispatch.worker import serve
+from opencomms.domain.channels import ChannelType
 from opencomms.domain.emails import SendEmailsCommand, prepare_emails, recipient, stored_content
-from opencomms.store import emails, migrate
+from opencomms.domain.senders import SenderRecord, sender_id
+from opencomms.store import emails, migrate, senders, sends
 from opencomms.store.db import Database, open_database
 from opencomms.store.tables import messages
 
@@ -147,17 +148,32 @@ async def through_channel(port: int, total: int, connections: int) -> float:
         await channel.aclose()
 
 
+ACCOUNT = "AC" + "0" * 32
+ROUTE = "relay"
+
+
+async def declare_sender(db: Database) -> None:
+    """The bench account's EMAIL sender: its domain, on the SMTP route."""
+    record = SenderRecord(
+        sender_id(ACCOUNT, "EMAIL", "example.com"), ACCOUNT, ChannelType.EMAIL, "example.com", ROUTE
+    )
+    async with db.write() as conn:
+        await senders.sync_declared(conn, [record], now_ms())
+
+
 async def store_emails(db: Database, numbers: range) -> None:
     """One operation of these recipients, written as POST /Emails writes it."""
     content = {key: CONTENT[key] for key in ("subject", "html", "text")}
     to = [{"address": f"user{n}@example.net", "variables": {"n": str(n)}} for n in numbers]
     sender = CONTENT["from"]
     command = SendEmailsCommand([recipient(t) for t in to], content, SENDER, sender["name"])
-    prepared = prepare_emails(command, datetime.now(UTC))
+    async with db.read() as conn:
+        available = await sends.account_senders(conn, ACCOUNT, None)
+    prepared = prepare_emails(command, available, datetime.now(UTC))
     async with db.write() as conn:
         await emails.insert_emails(
             conn,
-            account_sid="AC" + "0" * 32,
+            account_sid=ACCOUNT,
             operation_id=f"comms_operation_{numbers.start:026d}",
             prepared=prepared,
             content=stored_content(command),
@@ -173,17 +189,18 @@ async def _count(db: Database, *statuses: str) -> int:
 
 
 async def through_dispatch(port: int, total: int, connections: int) -> float | None:
-    """Seconds to dispatch `total` stored emails; None when routing cannot plan EMAIL."""
+    """Seconds to dispatch `total` stored emails; None when some were not delivered."""
     with tempfile.TemporaryDirectory() as folder:
         db = open_database(f"sqlite:///{folder}/bench.db")
         await migrate.upgrade(db)
+        await declare_sender(db)
         for first in range(0, total, 10_000):
             await store_emails(db, range(first, min(first + 10_000, total)))
         channel = SmtpChannel(SmtpRouteConfig(host="127.0.0.1", port=port, pool_size=connections))
         config = WorkerConfig(worker_id="bench", send_concurrency=connections * 4)
         stop = asyncio.Event()
         try:
-            async with Dispatcher(db, {"EMAIL": channel}, config) as dispatcher:
+            async with Dispatcher(db, {ROUTE: channel}, config) as dispatcher:
                 start = time.perf_counter()
                 lanes = asyncio.create_task(serve(dispatcher, [], stop))
                 while await _count(db, "DELIVERED", "FAILED", "UNDELIVERED") < total:  # noqa: ASYNC110
@@ -218,7 +235,7 @@ async def main() -> None:
         report("channel", total, await through_channel(port, total, connections), top)
         seconds = await through_dispatch(port, total, connections)
         if seconds is None:
-            print("dispatch    not available: routing cannot plan EMAIL yet (the routes seam)")
+            print("dispatch    FAILED: not every email was delivered")
         else:
             report("dispatch", total, seconds, top)
 

@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from opencomms import ids
-from opencomms.api import body_check, email_presenters, email_wire, filters, pagination, spec, wire
+from opencomms.api import body_check, email_presenters, email_wire, filters, pagination, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
 from opencomms.api.messages import accepted, read_json_object
 from opencomms.api.responses import JSONResponse
@@ -61,7 +61,7 @@ def _command(body: dict[str, Any], refused: frozenset[str]) -> SendEmailsCommand
 async def send_emails(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Emails: up to 10,000 recipients; every one is stored before the 202."""
     body = await read_json_object(request)
-    problems = body_check.check_request(body, "SendEmailsRequest", spec.send_emails_schema())
+    problems = body_check.check_request("/Emails", "post", body) + body_check.nul_problems(body)
     refused = frozenset(p.context for p in problems if p.context)
     command = _command(body, refused)
     async with app.db.read() as conn:

@@ -48,11 +48,25 @@ def send_messages_schema() -> dict[str, Any]:
 
 
 @cache
-def send_emails_schema() -> dict[str, Any]:
-    """SendEmails' request schema, with decision 13 (Liquid tags) as for messages."""
-    schema = copy.deepcopy(request_schema("/Emails", "post"))
-    schema["properties"]["tags"] = send_messages_schema()["properties"]["tags"]
+def request_body(path: str, method: str) -> dict[str, Any]:
+    """An operation's request schema with the components its `$ref`s point into.
+
+    One change, to ResolveSenders: its pool form does not forbid `senderAddresses`, so a body
+    of the addresses form would match both forms of its `oneOf` and be refused whatever it
+    held. The pool form is made to exclude it, as the two forms' titles mean.
+    """
+    schema = copy.deepcopy(request_schema(path, method))
+    if (path, method) == ("/Senders/Resolve", "post"):
+        schema["oneOf"][0]["not"] = {"required": ["senderAddresses"]}
+    if (path, method) == ("/Emails", "post"):
+        # Decision 13, as for messages: tags may be Liquid, checked once rendered.
+        schema["properties"]["tags"] = send_messages_schema()["properties"]["tags"]
     return _with_components(schema)
+
+
+@cache
+def request_validator(path: str, method: str) -> Any:
+    return jsonschema_rs.Draft202012Validator(request_body(path, method))
 
 
 @cache
@@ -60,8 +74,6 @@ def validator(name: str) -> Any:
     """A validator for a named request schema or component schema."""
     if name == "SendMessagesRequest":
         return jsonschema_rs.Draft202012Validator(send_messages_schema())
-    if name == "SendEmailsRequest":
-        return jsonschema_rs.Draft202012Validator(send_emails_schema())
     return jsonschema_rs.Draft202012Validator(_with_components(components()["schemas"][name]))
 
 

@@ -11,18 +11,18 @@ from opencomms.channels.base import (
     SendResult,
     TransientDeliveryError,
 )
+from opencomms.channels.options import RouteOptions
 from opencomms.channels.registry import (
     KINDS,
     ChannelKind,
     RouteConfig,
-    RouteOptions,
     UnknownChannel,
     build_routes,
     create,
     register,
 )
 from opencomms.channels.sandbox import Delivery, SandboxChannel, SandboxInbox
-from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig  # registers type "smtp"
+from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig
 
 __all__ = [
     "KINDS",

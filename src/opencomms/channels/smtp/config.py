@@ -6,7 +6,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from opencomms.channels.registry import RouteOptions
+from opencomms.channels.options import RouteOptions
 
 
 class DkimKey(BaseModel):

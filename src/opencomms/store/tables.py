@@ -236,6 +236,15 @@ sender_pacing = Table(
     Column("next_slot", Float, nullable=False),
 )
 
+# Further ids a channel gave one hand-off (the parts of a long SMS), each naming the
+# attempt's own external_id: a receipt for any part applies to the attempt.
+attempt_parts = Table(
+    "attempt_parts",
+    metadata,
+    Column("external_id", String(128), primary_key=True),
+    Column("primary_id", String(128), nullable=False),
+)
+
 # Emails (issue 9) share the messages table: their ids start `comms_email_`, so dispatch,
 # retries, receipts, cancel and Seek need nothing new. An operation says which API made it
 # (MESSAGES or EMAILS), since both kinds of operation ids look alike (migration 0006).

@@ -2,8 +2,8 @@
 reused sessions.
 
 SMTP has no delivery receipts: the relay's 2xx after the body is the last word this route
-will ever have, so it is final (DELIVERED) and pushed as the receipt at once; `query()`
-answers the same for any hand-off that got an id, so nothing waits for a receipt that never
+will ever have, so the hand-off is final (DELIVERED, `receipt_expected=False`); `query()`
+answers DELIVERED for any hand-off that got an id, so nothing waits for a receipt that never
 comes. A session that drops is discarded; if it dropped before the body went out, the email
 is tried once more on a fresh session at once (an idle connection the relay closed is the
 usual cause), else the hand-off is transient and dispatch retries it. The Message-ID is the
@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from email.utils import formatdate
 
 from opencomms.channels.base import (
+    Channel,
     Handoff,
+    InboundSink,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
@@ -102,7 +104,7 @@ class SmtpChannel:
         self._dates = _Dates()
         self._sink: ReceiptSink | None = None
 
-    async def open(self, receipts: ReceiptSink) -> None:
+    async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
         # Sessions open on first use: a relay that is down must not stop the worker starting.
         self._sink = receipts
 
@@ -135,10 +137,8 @@ class SmtpChannel:
             reply = await self._deliver(message.sender, message.to, data)
         if not 200 <= reply.code < 300:
             raise replies.error_for(reply)
-        if self._sink is not None:
-            # The relay's 2xx is final: no later receipt will come for an email.
-            self._sink(Receipt(message_id, "DELIVERED"))
-        return SendResult(message_id)
+        # The relay's 2xx is final: no later receipt will come for an email.
+        return SendResult(message_id, receipt_expected=False)
 
     async def _deliver(self, sender: str, recipient: str, data: bytes) -> Reply:
         """Within a slot: one transaction on an idle session, or a fresh one."""
@@ -184,6 +184,6 @@ class SmtpChannel:
         self._sink = None
 
 
-def smtp_channel(name: str, options: SmtpRouteConfig) -> SmtpChannel:
+def smtp_channel(name: str, options: SmtpRouteConfig) -> Channel:
     """The registry's factory: one `[[routes]] type = "smtp"` entry, validated."""
     return SmtpChannel(options, name=name)

@@ -17,6 +17,12 @@ _COUNTER_BITS = 20
 
 OPERATION_PREFIX = "comms_operation_"
 MESSAGE_PREFIX = "comms_message_"
+EMAIL_PREFIX = "comms_email_"
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The ids starting with `prefix` are those in [low, high): an index range, not a LIKE."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def _encode(value: int, length: int) -> str:

@@ -123,10 +123,18 @@ def test_route_options_are_checked_by_their_kind() -> None:
 
 
 def test_a_route_must_carry_its_senders_channel() -> None:
-    found = problems('[[senders]]\nchannel = "EMAIL"\naddress = "a@b.c"\nroute = "sandbox"\n')
-    assert found == [
-        "oc.toml:2: senders[0].channel: route 'sandbox' (type sandbox) cannot carry EMAIL"
-    ]
+    found = problems(
+        '[[routes]]\nname = "relay"\ntype = "smtp"\nhost = "smtp.example.com"\n'
+        '[[senders]]\nchannel = "SMS"\naddress = "+15550001111"\nroute = "relay"\n'
+    )
+    assert found == ["oc.toml:6: senders[0].channel: route 'relay' (type smtp) cannot carry SMS"]
+
+
+def test_smtp_routes_are_configured_with_their_own_options() -> None:
+    found = problems('[[routes]]\nname = "relay"\ntype = "smtp"\nhost = "h"\nport = 0\n')
+    assert len(found) == 1 and "port" in found[0]
+    found = problems('[[routes]]\nname = "relay"\ntype = "smtp"\nhots = "h"\n')
+    assert any("hots" in p for p in found) and any("host" in p for p in found)
 
 
 def test_bad_toml_names_its_line() -> None:
@@ -168,6 +176,7 @@ def test_without_a_file_the_sandbox_route_and_default_senders() -> None:
         (ChannelType.SMS, "+15005550006"),
         (ChannelType.RCS, "opencomms_sandbox_agent"),
         (ChannelType.WHATSAPP, "+15005550006"),
+        (ChannelType.EMAIL, "*"),
     ]
 
 

@@ -59,6 +59,7 @@ async def test_with_nothing_declared_every_account_gets_the_sandbox_senders(
         await inventory.sync(conn, [], now_ms())
         found = await senders.for_account(conn, account.sid)
     assert sorted((s.channel.value, s.address, s.route) for s in found) == [
+        ("EMAIL", "*", "sandbox"),
         ("RCS", "opencomms_sandbox_agent", "sandbox"),
         ("SMS", "+15005550006", "sandbox"),
         ("WHATSAPP", "+15005550006", "sandbox"),
@@ -118,6 +119,7 @@ def test_accounts_created_later_get_defaults_and_senders_list_shows_them(tmp_pat
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     assert sorted((r["channel"], r["address"]) for r in rows) == [
+        ("EMAIL", "*"),
         ("RCS", "opencomms_sandbox_agent"),
         ("SMS", "+15005550006"),
         ("WHATSAPP", "+15005550006"),

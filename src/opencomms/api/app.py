@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from opencomms import __version__, console
 from opencomms.api import (
     contract,
+    emails,
     errors,
     event_streams,
     event_types,
@@ -49,6 +50,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(emails.router, prefix=prefix)
         app.include_router(senders.router, prefix=prefix)
         app.include_router(sender_pools.router, prefix=prefix)
         app.include_router(sandbox.router, prefix=prefix)

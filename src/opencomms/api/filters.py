@@ -190,3 +190,33 @@ def pool_operation_filter(
     result = OperationFilter(start_ms, end_ms, chosen)
     parser.done()
     return result
+
+
+_EMAIL_STATUSES = (
+    *(s.value for s in MessageStatus if s != MessageStatus.READ),
+    "OPENED",
+    "INBOUND",
+)
+
+
+def email_filter(
+    *,
+    operation_id: str | None,
+    start: str | None,
+    end: str | None,
+    status: str | None,
+    tags: str | None,
+) -> MessageFilter:
+    """ListEmails' filters; OPENED is what the store calls READ."""
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    chosen = parser.choice("status", status, _EMAIL_STATUSES)
+    result = MessageFilter(
+        operation_id=parser.pattern("operationId", operation_id, _OPERATION_ID),
+        start=start_ms,
+        end=end_ms,
+        status=MessageStatus.READ.value if chosen == "OPENED" else chosen,
+        tags=_tags(parser, tags),
+    )
+    parser.done()
+    return result

@@ -163,12 +163,16 @@ async def seek_message(identifier: str, account: Account, app: State, base: Base
         message_id = await reads.find_by_external_id(conn, account, identifier)
     if message_id is None:
         raise NotFound(f"with identifier {identifier}")
-    return RedirectResponse(f"{base}/Messages/{message_id}", status_code=301)
+    # An email's attempts carry its Message-ID: Seek finds emails too.
+    resource = "Emails" if message_id.startswith(ids.EMAIL_PREFIX) else "Messages"
+    return RedirectResponse(f"{base}/{resource}/{message_id}", status_code=301)
 
 
 @router.get("/Messages/{messageId}")
 async def fetch_message(messageId: str, account: Account, app: State, base: BaseUrl) -> Any:
     """Fetch a Message with its content resolved for its recipient and its attempts."""
+    if not messageId.startswith(ids.MESSAGE_PREFIX):
+        raise NotFound(f"Message {messageId}")  # an email is not a message
     async with app.db.read() as conn:
         detail = await message_detail(conn, account, messageId)
     message = presenters.message_from_parts(detail.record, detail.content, detail.attempts, base)

@@ -10,6 +10,7 @@ from opencomms.api.messages import accepted
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain.errors import NotFound
+from opencomms.domain.records import OperationKind
 from opencomms.services import operations
 from opencomms.store import reads
 
@@ -48,7 +49,7 @@ async def fetch_operation(operationId: str, account: Account, app: State) -> Any
     """Fetch a Message Operation with its stats."""
     async with app.db.read() as conn:
         record = await reads.get_operation(conn, account, operationId)
-        if record is None:
+        if record is None or record.kind != OperationKind.MESSAGES:
             raise NotFound(f"Operation {operationId}")
         stats = await reads.operation_stats(conn, [operationId])
     return JSONResponse(wire.dump(presenters.operation(record, stats[operationId])))
@@ -58,5 +59,5 @@ async def fetch_operation(operationId: str, account: Account, app: State) -> Any
 async def cancel(operationId: str, account: Account, app: State, base: BaseUrl) -> Any:
     """Cancel an Operation: messages not yet handed to a channel become CANCELED."""
     async with app.db.write() as conn:
-        await operations.cancel(conn, account, operationId, now_ms())
+        await operations.cancel(conn, account, operationId, now_ms(), OperationKind.MESSAGES)
     return accepted(operationId, base, f"{base}/Messages?operationId={operationId}")

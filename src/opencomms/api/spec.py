@@ -95,6 +95,9 @@ def request_body(path: str, method: str) -> dict[str, Any]:
     schema = copy.deepcopy(request_schema(path, method))
     if (path, method) == ("/Senders/Resolve", "post"):
         schema["oneOf"][0]["not"] = {"required": ["senderAddresses"]}
+    if (path, method) == ("/Emails", "post"):
+        # Decision 13, as for messages: tags may be Liquid, checked once rendered.
+        schema["properties"]["tags"] = send_messages_schema()["properties"]["tags"]
     return _with_components(schema)
 
 

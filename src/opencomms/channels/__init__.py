@@ -24,6 +24,7 @@ from opencomms.channels.registry import (
     register,
 )
 from opencomms.channels.sandbox import Delivery, SandboxChannel, SandboxInbox
+from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig
 
 __all__ = [
     "KINDS",
@@ -43,6 +44,8 @@ __all__ = [
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
+    "SmtpChannel",
+    "SmtpRouteConfig",
     "TransientDeliveryError",
     "UnknownChannel",
     "build_routes",

@@ -15,6 +15,7 @@ from opencomms.channels.base import Channel
 from opencomms.channels.options import RouteOptions
 from opencomms.channels.sandbox import SandboxChannel
 from opencomms.channels.smpp import SmppRouteConfig, smpp_route
+from opencomms.channels.smtp import SmtpRouteConfig, smtp_channel
 from opencomms.domain.channels import ChannelType
 
 SANDBOX = "sandbox"  # the type, and the name of the route used when none is configured
@@ -55,11 +56,12 @@ def _sandbox(name: str, options: SandboxOptions) -> Channel:
 KINDS: dict[str, ChannelKind] = {
     SANDBOX: ChannelKind(
         SANDBOX,
-        frozenset({ChannelType.SMS, ChannelType.RCS, ChannelType.WHATSAPP}),
+        frozenset(ChannelType),  # the sandbox mailbox plays EMAIL too
         SandboxOptions,
         _sandbox,
     ),
     "smpp": ChannelKind("smpp", frozenset({ChannelType.SMS}), SmppRouteConfig, smpp_route),
+    "smtp": ChannelKind("smtp", frozenset({ChannelType.EMAIL}), SmtpRouteConfig, smtp_channel),
 }
 
 

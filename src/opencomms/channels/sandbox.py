@@ -40,6 +40,19 @@ _UNDELIVERED = {
     "+15005550010": (errors.UNREACHABLE_HANDSET, "Unreachable destination handset"),
     "+15005550011": (errors.UNKNOWN_DESTINATION, "Unknown destination handset"),
 }
+# Email outcomes, by the local part of the address (before any +tag, any case, any domain),
+# so a test suite can make as many distinct addresses with one fate as it needs.
+_EMAIL_REFUSED = {
+    "fail": (errors.MESSAGE_FILTERED, "SMTP 554 5.7.1 The relay refused the email (sandbox)"),
+    "optout": (errors.OPTED_OUT, "The recipient unsubscribed (sandbox)"),
+}
+_EMAIL_UNDELIVERED = {
+    "bounce": (errors.UNKNOWN_DESTINATION, "Bounced: 550 5.1.1 no such mailbox (sandbox)"),
+    "full": (errors.UNREACHABLE_HANDSET, "Bounced: 552 5.2.2 mailbox full (sandbox)"),
+}
+_EMAIL_FLAKY = "flaky"
+_EMAIL_SLOW = "slow"
+SLOW_MS = 5000  # how long a slow@ email stays SENT before it is DELIVERED
 _READS = "+15005550020"
 _NO_RCS = "+15005550030"
 _FLAKY = "+15005550040"
@@ -78,8 +91,21 @@ def _number(address: str) -> str:
     return address.removeprefix("whatsapp:")
 
 
+def mailbox(address: str) -> str | None:
+    """The scripted part of an email address (`bounce` of `Bounce+42@x.org`), or None."""
+    local, at, _ = address.rpartition("@")
+    return local.partition("+")[0].lower() if at else None
+
+
 def check_send(channel: str, to: str, attempt: int) -> None:
     """Raises the scripted refusal for this hand-off, if any."""
+    box = mailbox(to)
+    if box is not None:
+        if box in _EMAIL_REFUSED:
+            raise PermanentDeliveryError(*_EMAIL_REFUSED[box])
+        if box == _EMAIL_FLAKY and attempt <= _FLAKY_FAILURES:
+            raise TransientDeliveryError(CARRIER_CONGESTION, "SMTP 451 4.3.0 Try again later")
+        return
     number = _number(to)
     if number in _REFUSED:
         code, message = _REFUSED[number]
@@ -92,6 +118,10 @@ def check_send(channel: str, to: str, attempt: int) -> None:
 
 def scripted_receipts(to: str, external_id: str) -> list[Receipt]:
     """The receipts a taken message gets, in order, one `delay` apart."""
+    box = mailbox(to)
+    if box in _EMAIL_UNDELIVERED:
+        code, message = _EMAIL_UNDELIVERED[box]
+        return [Receipt(external_id, "UNDELIVERED", code, message)]
     number = _number(to)
     if number in _UNDELIVERED:
         code, message = _UNDELIVERED[number]
@@ -99,6 +129,11 @@ def scripted_receipts(to: str, external_id: str) -> list[Receipt]:
     if number == _READS:
         return [Receipt(external_id, "DELIVERED", final=False), Receipt(external_id, "READ")]
     return [Receipt(external_id, "DELIVERED")]
+
+
+def receipt_delay_ms(to: str, delay_ms: int) -> int:
+    """How long after the hand-off (and after each other) the receipts come."""
+    return max(delay_ms, SLOW_MS) if mailbox(to) == _EMAIL_SLOW else delay_ms
 
 
 class SandboxChannel:
@@ -134,7 +169,10 @@ class SandboxChannel:
         if self.latency:
             await asyncio.sleep(self.latency)
         check_send(message.channel, message.to, message.attempt)
-        external_id = "SM" + uuid.uuid4().hex
+        if message.channel == "EMAIL":
+            external_id = f"{message.message_id}@sandbox.opencomms.local"  # a Message-ID
+        else:
+            external_id = "SM" + uuid.uuid4().hex
         at = self._clock()
         self.inbox.deliveries.append(
             Delivery(
@@ -148,20 +186,21 @@ class SandboxChannel:
                 at,
             )
         )
-        self._push_receipts(scripted_receipts(message.to, external_id))
+        delay_ms = receipt_delay_ms(message.to, self.delay_ms)
+        self._push_receipts(scripted_receipts(message.to, external_id), delay_ms)
         return SendResult(external_id)
 
-    def _push_receipts(self, receipts: list[Receipt]) -> None:
+    def _push_receipts(self, receipts: list[Receipt], delay_ms: int) -> None:
         if self._sink is None:
             return
-        if not self.delay_ms:
+        if not delay_ms:
             # Pushed before send() returns: the receipt overtakes the send result, as SMSCs do.
             for receipt in receipts:
                 self._sink(receipt)
             return
         loop = asyncio.get_running_loop()
         for index, receipt in enumerate(receipts, start=1):
-            handle = loop.call_later(self.delay_ms * index / 1000, self._emit, receipt)
+            handle = loop.call_later(delay_ms * index / 1000, self._emit, receipt)
             self._timers.add(handle)
 
     def _emit(self, receipt: Receipt) -> None:
@@ -176,7 +215,8 @@ class SandboxChannel:
         found = []
         for handoff in handoffs:
             receipts = scripted_receipts(handoff.to, handoff.external_id)
-            due = (now - handoff.attempted_at) // self.delay_ms if self.delay_ms else len(receipts)
+            delay_ms = receipt_delay_ms(handoff.to, self.delay_ms)
+            due = (now - handoff.attempted_at) // delay_ms if delay_ms else len(receipts)
             if due >= 1:
                 found.append(receipts[min(due, len(receipts)) - 1])
         return found

@@ -1,7 +1,15 @@
 """What the store hands to the rest of the application: plain snake_case records."""
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class OperationKind(StrEnum):
+    """Which API created an operation: both kinds of operation ids look alike."""
+
+    MESSAGES = "MESSAGES"
+    EMAILS = "EMAILS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class OperationRecord:
     send_at: int | None
     created_at: int
     updated_at: int
+    kind: str = OperationKind.MESSAGES
 
 
 @dataclass(frozen=True)

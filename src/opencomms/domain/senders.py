@@ -79,10 +79,12 @@ class DeclaredSender:
 
 
 # With no sender declared, every account gets these, on the sandbox route: Twilio's magic
-# test number for SMS and WhatsApp, and a sandbox RCS agent.
+# test number for SMS and WhatsApp, a sandbox RCS agent, and an EMAIL sender for any `from`
+# address (`*`: the sandbox mailbox takes mail from anyone).
 SANDBOX_ROUTE = "sandbox"
 DEFAULT_SENDERS = (
     DeclaredSender(ChannelType.SMS, "+15005550006", SANDBOX_ROUTE),
     DeclaredSender(ChannelType.RCS, "opencomms_sandbox_agent", SANDBOX_ROUTE),
     DeclaredSender(ChannelType.WHATSAPP, "+15005550006", SANDBOX_ROUTE),
+    DeclaredSender(ChannelType.EMAIL, "*", SANDBOX_ROUTE),
 )

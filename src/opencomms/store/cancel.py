@@ -8,20 +8,28 @@ from opencomms.store import operation_status
 from opencomms.store.tables import attempts, messages
 
 
-async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -> int:
-    """Cancels the operation's messages not yet handed off; returns how many.
+async def cancel_operation(
+    conn: AsyncConnection, operation_id: str, now: int, message_id: str | None = None
+) -> int:
+    """Cancels the operation's messages not yet handed off (or only `message_id` of them,
+    as deleting an email does); returns how many.
 
     A message with an attempt in flight (status QUEUED on the attempt row) is being handed to
     a channel right now and is left alone. Bumping the fencing token makes any worker that
     claimed a canceled message fail its hand-off write, so it never reaches a channel.
     """
     not_handed_off = [s.value for s in NOT_HANDED_OFF]
+    only = [messages.c.id == message_id] if message_id is not None else []
     if conn.dialect.name == "postgresql":
         # Wait for any worker's hand-off write on these rows to commit first: the UPDATE
         # below then runs on a fresh snapshot and sees that worker's in-flight attempt.
         await conn.execute(
             select(messages.c.id)
-            .where(messages.c.operation_id == operation_id, messages.c.status.in_(not_handed_off))
+            .where(
+                messages.c.operation_id == operation_id,
+                messages.c.status.in_(not_handed_off),
+                *only,
+            )
             .with_for_update()
         )
     in_flight = exists(
@@ -38,6 +46,7 @@ async def cancel_operation(conn: AsyncConnection, operation_id: str, now: int) -
             messages.c.operation_id == operation_id,
             messages.c.status.in_(not_handed_off),
             ~in_flight,
+            *only,
         )
         .values(
             status=MessageStatus.CANCELED,

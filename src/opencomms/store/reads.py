@@ -6,11 +6,13 @@ from sqlalchemy import Row, Select, and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from opencomms import ids
 from opencomms.domain.records import (
     AttemptRecord,
     MessageFilter,
     MessageRecord,
     OperationFilter,
+    OperationKind,
     OperationRecord,
     OperationStats,
 )
@@ -74,10 +76,19 @@ def _message_where(account_sid: str, f: MessageFilter, dialect: str) -> list[Col
 
 
 def list_query(
-    dialect: str, account_sid: str, f: MessageFilter, *, before_id: str | None, limit: int
+    dialect: str,
+    account_sid: str,
+    f: MessageFilter,
+    *,
+    before_id: str | None,
+    limit: int,
+    prefix: str = ids.MESSAGE_PREFIX,
 ) -> Select[Any]:
     """Newest first; `before_id` is the keyset position (ids sort by creation time)."""
     where = _message_where(account_sid, f, dialect)
+    # Emails share the table: only ids with the prefix are of the resource listed.
+    low, high = ids.prefix_range(prefix)
+    where += [messages.c.id >= low, messages.c.id < high]
     if before_id is not None:
         where.append(messages.c.id < before_id)
     return select(messages).where(and_(*where)).order_by(messages.c.id.desc()).limit(limit)
@@ -90,8 +101,11 @@ async def list_messages(
     *,
     before_id: str | None,
     limit: int,
+    prefix: str = ids.MESSAGE_PREFIX,
 ) -> list[MessageRecord]:
-    query = list_query(conn.dialect.name, account_sid, f, before_id=before_id, limit=limit)
+    query = list_query(
+        conn.dialect.name, account_sid, f, before_id=before_id, limit=limit, prefix=prefix
+    )
     return [message_record(row) for row in await conn.execute(query)]
 
 
@@ -135,6 +149,7 @@ def operation_record(row: Row[Any]) -> OperationRecord:
         send_at=m["send_at"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        kind=m["kind"],
     )
 
 
@@ -155,8 +170,9 @@ async def list_operations(
     *,
     before_id: str | None,
     limit: int,
+    kind: str = OperationKind.MESSAGES,
 ) -> list[OperationRecord]:
-    where = [operations.c.account_sid == account_sid]
+    where = [operations.c.account_sid == account_sid, operations.c.kind == kind]
     if f.start is not None:
         where.append(operations.c.created_at >= f.start)
     if f.end is not None:

@@ -379,3 +379,11 @@ event_deliveries = Table(
         postgresql_where=text("next_attempt_at IS NOT NULL"),
     ),
 )
+
+# Emails (issue 9) share the messages table: their ids start `comms_email_`, so dispatch,
+# retries, receipts, cancel and Seek need nothing new. An operation says which API made it
+# (MESSAGES or EMAILS), since both kinds of operation ids look alike (migration 0006).
+operations.append_column(
+    Column("kind", String(16), nullable=False, server_default=text("'MESSAGES'"))
+)
+Index("ix_operations_account_kind_id", operations.c.account_sid, operations.c.kind, operations.c.id)

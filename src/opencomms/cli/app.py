@@ -1,4 +1,4 @@
-"""The `opencomms` command: serve, worker, migrate, accounts, keys."""
+"""The `opencomms` command: serve, worker, migrate, accounts, keys, and the client commands."""
 
 import asyncio
 import json
@@ -9,8 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from opencomms.cli import runtime
+from opencomms.cli import admin, client_commands, runtime
+from opencomms.clock import rfc3339
 from opencomms.config import DEFAULT_DATABASE_URL
 from opencomms.store.db import DatabaseUrlError
 
@@ -84,6 +86,54 @@ def keys_create(
         console.print(f"[red]no account {account}[/red]")
         raise typer.Exit(1)
     _print({"sid": credential.sid, "secret": credential.secret, "accountSid": account}, as_json)
+
+
+@accounts_app.command("list")
+def accounts_list(
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL, as_json: AsJson = False
+) -> None:
+    """List the accounts (auth tokens are never shown again)."""
+    found = asyncio.run(admin.list_accounts(database_url))
+    if as_json:
+        print(json.dumps([admin.account_json(a) for a in found]))
+        return
+    table = Table("account sid", "friendly name", "created", "api keys", box=None)
+    for a in found:
+        table.add_row(a.sid, a.friendly_name, rfc3339(a.created_at), str(a.api_keys))
+    Console().print(table)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account's.")] = None,
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """List API keys (secrets are never shown again)."""
+    found = asyncio.run(admin.list_keys(database_url, account))
+    if as_json:
+        print(json.dumps([admin.key_json(k) for k in found]))
+        return
+    table = Table("key sid", "account sid", "friendly name", "created", box=None)
+    for k in found:
+        table.add_row(k.sid, k.account_sid, k.friendly_name, rfc3339(k.created_at))
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The API key SID (SK...).")],
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    as_json: AsJson = False,
+) -> None:
+    """Revoke an API key: requests signed with it fail from now on."""
+    if not asyncio.run(admin.revoke_key(database_url, key)):
+        console.print(f"[red]no API key {key}[/red]")
+        raise typer.Exit(1)
+    _print({"sid": key, "revoked": True}, as_json)
+
+
+client_commands.register(app)
 
 
 def _print(values: dict[str, Any], as_json: bool) -> None:

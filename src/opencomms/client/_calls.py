@@ -131,36 +131,36 @@ def tags_filter(tags: Mapping[str, str] | str | None) -> str | None:
 
 
 class MessageFilters(TypedDict, total=False):
-    """The filters of ListMessages; dates are datetimes or RFC 3339 strings."""
+    """The filters of ListMessages (None leaves one out); dates are datetimes or RFC 3339."""
 
-    operation_id: str
-    session_id: str
-    start_date: datetime | str
-    end_date: datetime | str
-    profile: str
-    channel: str
-    status: str
-    tags: Mapping[str, str] | str
+    operation_id: str | None
+    session_id: str | None
+    start_date: datetime | str | None
+    end_date: datetime | str | None
+    profile: str | None
+    channel: str | None
+    status: str | None
+    tags: Mapping[str, str] | str | None
 
 
 class OperationFilters(TypedDict, total=False):
     """The filters of ListMessageOperations."""
 
-    start_date: datetime | str
-    end_date: datetime | str
-    status: str
+    start_date: datetime | str | None
+    end_date: datetime | str | None
+    status: str | None
 
 
 class SandboxFilters(TypedDict, total=False):
     """The filters of the sandbox inbox: a recipient's address, an operation, a channel."""
 
-    to: str
-    operation_id: str
-    channel: str
+    to: str | None
+    operation_id: str | None
+    channel: str | None
 
 
 class MessageIterArgs(MessageFilters, total=False):
-    page_size: int
+    page_size: int | None
 
 
 class MessageListArgs(MessageIterArgs, total=False):
@@ -168,7 +168,7 @@ class MessageListArgs(MessageIterArgs, total=False):
 
 
 class OperationIterArgs(OperationFilters, total=False):
-    page_size: int
+    page_size: int | None
 
 
 class OperationListArgs(OperationIterArgs, total=False):
@@ -176,7 +176,7 @@ class OperationListArgs(OperationIterArgs, total=False):
 
 
 class SandboxIterArgs(SandboxFilters, total=False):
-    page_size: int
+    page_size: int | None
 
 
 class SandboxListArgs(SandboxIterArgs, total=False):

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from opencomms.cli import admin, client_commands, runtime
+from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.clock import rfc3339
 from opencomms.config import DEFAULT_DATABASE_URL
 from opencomms.store.db import DatabaseUrlError
@@ -97,10 +97,10 @@ def accounts_list(
     if as_json:
         print(json.dumps([admin.account_json(a) for a in found]))
         return
-    table = Table("account sid", "friendly name", "created", "api keys", box=None)
+    table = Table(render.id_column("account sid"), "friendly name", "created", "api keys", box=None)
     for a in found:
         table.add_row(a.sid, a.friendly_name, rfc3339(a.created_at), str(a.api_keys))
-    Console().print(table)
+    render.Stdout().print(table)
 
 
 @keys_app.command("list")
@@ -114,10 +114,16 @@ def keys_list(
     if as_json:
         print(json.dumps([admin.key_json(k) for k in found]))
         return
-    table = Table("key sid", "account sid", "friendly name", "created", box=None)
+    table = Table(
+        render.id_column("key sid"),
+        render.id_column("account sid"),
+        "friendly name",
+        "created",
+        box=None,
+    )
     for k in found:
         table.add_row(k.sid, k.account_sid, k.friendly_name, rfc3339(k.created_at))
-    Console().print(table)
+    render.Stdout().print(table)
 
 
 @keys_app.command("revoke")

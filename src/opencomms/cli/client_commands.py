@@ -7,7 +7,7 @@ Credentials come from --account-sid/--auth-token or OPENCOMMS_ACCOUNT_SID/OPENCO
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -35,18 +35,7 @@ sandbox_app = typer.Typer(
 err = Console(stderr=True)
 
 
-class _Stdout:
-    """stdout as rich sees it when printing: wide when piped, so ids are never cut."""
-
-    def print(self, *objects: object, **options: Any) -> None:
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=PIPED_WIDTH)
-        console.print(*objects, **options)
-
-
-PIPED_WIDTH = 160
-out = _Stdout()
+out = render.Stdout()
 
 Url = Annotated[str, typer.Option("--url", envvar="OPENCOMMS_URL", help="The server's URL.")]
 Sid = Annotated[

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -33,6 +34,19 @@ STATUS_STYLES = {
     "CANCELED": "dim",
     "UNADDRESSABLE": "red",
 }
+
+
+PIPED_WIDTH = 160
+
+
+class Stdout:
+    """stdout as rich sees it at each print: wide when piped, so ids are never cut."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=PIPED_WIDTH)
+        console.print(*objects, **options)
 
 
 def print_json(value: Any) -> None:
@@ -71,13 +85,13 @@ def error_lines(error: OpenCommsError) -> list[str]:
     return lines
 
 
-def _id_column(name: str) -> Column:
+def id_column(name: str) -> Column:
     return Column(name, no_wrap=True, overflow="ignore")
 
 
 def messages_table(messages: Iterable[MessageSummary]) -> Table:
     table = Table(
-        _id_column("id"), "to", "from", "channel", "status", "created", "scheduled for", box=None
+        id_column("id"), "to", "from", "channel", "status", "created", "scheduled for", box=None
     )
     for m in messages:
         table.add_row(
@@ -122,7 +136,7 @@ def attempts_table(message: Message) -> Table:
 
 def operations_table(operations: Iterable[MessageOperation]) -> Table:
     table = Table(
-        _id_column("id"), "status", "total", "final", "delivered", "failed", "created", box=None
+        id_column("id"), "status", "total", "final", "delivered", "failed", "created", box=None
     )
     for o in operations:
         s = o.stats
@@ -155,7 +169,7 @@ def summary_table(counts: dict[str, int]) -> Table:
 
 
 def sandbox_table(messages: Iterable[SandboxMessage]) -> Table:
-    table = Table("delivered", "to", "from", "channel", "text", _id_column("message"), box=None)
+    table = Table("delivered", "to", "from", "channel", "text", id_column("message"), box=None)
     for m in messages:
         table.add_row(
             when(m.delivered_at), party(m.to), party(m.from_), m.channel,

@@ -125,11 +125,10 @@ def attempts_table(message: Message) -> Table:
     table = Table("#", "attempted", "from", "status", "error", "identifier", title="attempts")
     for number, attempt in enumerate(message.attempts, 1):
         error = f"{attempt.error.code} {attempt.error.message}" if attempt.error else ""
-        # The identifier is an extension field; older servers only link the message.
-        identifier = (attempt.model_extra or {}).get("identifier") or ""
+        identifier = attempt.identifier or ""
         table.add_row(
             str(number), when(attempt.attempted_at), party(attempt.from_),
-            status(attempt.status), error, str(identifier),
+            status(attempt.status), error, identifier,
         )  # fmt: skip
     return table
 
@@ -172,7 +171,7 @@ def sandbox_table(messages: Iterable[SandboxMessage]) -> Table:
     table = Table("delivered", "to", "from", "channel", "text", id_column("message"), box=None)
     for m in messages:
         table.add_row(
-            when(m.delivered_at), party(m.to), party(m.from_), m.channel,
+            when(m.delivered_at), m.to, m.from_, m.channel,
             m.content.text or "", m.message_id,
         )  # fmt: skip
     return table

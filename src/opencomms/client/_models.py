@@ -90,6 +90,8 @@ class Attempt(Model):
     attempted_at: datetime
     info_url: str
     error: AttemptError | None = None
+    # An OpenComms extension: the channel's id for the hand-off, for `seek_message`.
+    identifier: str | None = None
 
 
 class MessageContent(Model):
@@ -193,25 +195,27 @@ class Pagination(Model):
 
 
 class SandboxMessage(Model):
-    """What the sandbox channel delivered to a phone: one entry per successful hand-off."""
+    """What the sandbox delivered to a phone: one entry per hand-off it took."""
 
     id: str
     message_id: str
     operation_id: str
     attempt: int
     channel: str
-    from_: Address = Field(alias="from")
-    to: Address
+    from_: str = Field(alias="from")
+    to: str
     content: MessageContent
     identifier: str | None = None
     delivered_at: datetime
 
-    @field_validator("to", mode="before")
+    @field_validator("from_", "to", mode="before")
     @classmethod
-    def _one_recipient(cls, value: Any) -> Any:
-        # A list of one recipient, as messages carry it, is accepted as well as the address.
+    def _address(cls, value: Any) -> Any:
+        # The inbox names parties by address; an address object or a list of one is read too.
         if isinstance(value, list) and len(value) == 1:
-            return value[0]
+            value = value[0]
+        if isinstance(value, dict):
+            return value.get("address")
         return value
 
 

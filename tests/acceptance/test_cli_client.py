@@ -187,3 +187,18 @@ def test_accounts_and_keys_on_the_servers_database(live_server: ServerProcess) -
     assert sid in table.stdout
     keys_table = local("keys", "list", "--database-url", url)
     assert key["sid"] not in keys_table.stdout
+
+
+def test_a_send_past_the_request_limit_is_split_and_followed_together(
+    live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opencomms.cli import client_commands
+
+    monkeypatch.setattr(client_commands, "MAX_RECIPIENTS_PER_REQUEST", 2)
+    numbers = [f"+1415555017{n}" for n in range(5)]
+    result = run(live_server, "send", *numbers, "--text", "split", "--interval", "0.1", "--json")
+    assert result.exit_code == 0, result.stderr
+    sent = json.loads(result.stdout)
+    assert len(sent["operationIds"]) == 3 and sent["summary"] == {"DELIVERED": 5}
+    assert [o["stats"]["total"] for o in sent["operations"]] == [2, 2, 1]
+    assert "5/5" in result.stderr  # the progress bar counts messages over all three

@@ -50,13 +50,8 @@ def mock_client(
 
 
 def test_a_503_is_retried_after_the_servers_retry_after() -> None:
-    with (
-        scripted_server(Answer(503, UNAVAILABLE, {"Retry-After": "1"}), Answer(200, OPERATION)) as (
-            url,
-            script,
-        ),
-        Client(SID, TOKEN, base_url=url) as client,
-    ):
+    busy, ok = Answer(503, UNAVAILABLE, {"Retry-After": "1"}), Answer(200, OPERATION)
+    with scripted_server(busy, ok) as (url, script), Client(SID, TOKEN, base_url=url) as client:
         operation = client.get_operation(OPERATION["id"])
     assert operation.status == "COMPLETED"
     first, second = script.seen

@@ -25,7 +25,7 @@ from opencomms.client import (
 )
 
 MAX_RECIPIENTS_PER_REQUEST = 10_000  # the API's limit; larger sends become several operations
-EXIT_ERROR, EXIT_USAGE, EXIT_STILL_RUNNING = 1, 2, 3
+EXIT_ERROR, EXIT_USAGE, EXIT_STILL_RUNNING, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 messages_app = typer.Typer(help="Messages on a running server.", no_args_is_help=True)
 operations_app = typer.Typer(help="Message operations on a running server.", no_args_is_help=True)
@@ -126,6 +126,11 @@ def _finish(
         err.print(f"[yellow]{running}[/yellow]: follow with `opencomms operations watch`")
         _print_summary(running.operations, as_json)
         raise typer.Exit(EXIT_STILL_RUNNING) from running
+    except KeyboardInterrupt as interrupted:
+        # Only the watching stops: the messages were accepted and go on being delivered.
+        for operation_id in operation_ids:
+            err.print(f"stopped watching; follow with `opencomms operations watch {operation_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from interrupted
     _print_summary(operations, as_json)
     return operations
 

@@ -192,9 +192,9 @@ def test_accounts_and_keys_on_the_servers_database(live_server: ServerProcess) -
 def test_a_send_past_the_request_limit_is_split_and_followed_together(
     live_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from opencomms.cli import client_commands
+    from opencomms.cli import send_command
 
-    monkeypatch.setattr(client_commands, "MAX_RECIPIENTS_PER_REQUEST", 2)
+    monkeypatch.setattr(send_command, "MAX_RECIPIENTS_PER_REQUEST", 2)
     numbers = [f"+1415555017{n}" for n in range(5)]
     result = run(live_server, "send", *numbers, "--text", "split", "--interval", "0.1", "--json")
     assert result.exit_code == 0, result.stderr
@@ -202,3 +202,10 @@ def test_a_send_past_the_request_limit_is_split_and_followed_together(
     assert len(sent["operationIds"]) == 3 and sent["summary"] == {"DELIVERED": 5}
     assert [o["stats"]["total"] for o in sent["operations"]] == [2, 2, 1]
     assert "5/5" in result.stderr  # the progress bar counts messages over all three
+
+
+def test_text_from_users_is_shown_as_is(live_server: ServerProcess) -> None:
+    sent = run(live_server, "send", "+14155550180", "--text", "[red]alert[/red]", "--no-wait")
+    [listed] = run_json(live_server, "messages", "list", "--operation", sent.stdout.strip())
+    shown = run(live_server, "messages", "get", listed["id"])
+    assert "[red]alert[/red]" in shown.stdout

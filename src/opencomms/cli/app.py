@@ -99,7 +99,7 @@ def accounts_list(
         return
     table = Table(render.id_column("account sid"), "friendly name", "created", "api keys", box=None)
     for a in found:
-        table.add_row(a.sid, a.friendly_name, rfc3339(a.created_at), str(a.api_keys))
+        table.add_row(a.sid, render.plain(a.friendly_name), rfc3339(a.created_at), str(a.api_keys))
     render.Stdout().print(table)
 
 
@@ -122,7 +122,7 @@ def keys_list(
         box=None,
     )
     for k in found:
-        table.add_row(k.sid, k.account_sid, k.friendly_name, rfc3339(k.created_at))
+        table.add_row(k.sid, k.account_sid, render.plain(k.friendly_name), rfc3339(k.created_at))
     render.Stdout().print(table)
 
 

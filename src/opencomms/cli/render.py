@@ -54,6 +54,11 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
+def plain(value: str) -> Text:
+    """Text from users or the server (message text, names, errors): never read as markup."""
+    return Text(value)
+
+
 def status(value: str) -> Text:
     return Text(value, style=STATUS_STYLES.get(value, ""), no_wrap=True)
 
@@ -113,9 +118,10 @@ def message_detail(message: Message, show: Callable[..., None]) -> None:
     if message.scheduled_for:
         rows.add_row("scheduled for", when(message.scheduled_for))
     if message.tags:
-        rows.add_row("tags", ", ".join(f"{k}={v}" for k, v in message.tags.items()))
+        rows.add_row("tags", plain(", ".join(f"{k}={v}" for k, v in message.tags.items())))
     content = message.content
-    rows.add_row("content", content.text or content.content_id or json.dumps(content.to_dict()))
+    shown = content.text or content.content_id or json.dumps(content.to_dict())
+    rows.add_row("content", plain(shown))
     show(rows)
     if message.attempts:
         show(attempts_table(message))
@@ -128,7 +134,7 @@ def attempts_table(message: Message) -> Table:
         identifier = attempt.identifier or ""
         table.add_row(
             str(number), when(attempt.attempted_at), party(attempt.from_),
-            status(attempt.status), error, identifier,
+            status(attempt.status), plain(error), identifier,
         )  # fmt: skip
     return table
 
@@ -172,6 +178,6 @@ def sandbox_table(messages: Iterable[SandboxMessage]) -> Table:
     for m in messages:
         table.add_row(
             when(m.delivered_at), m.to, m.from_, m.channel,
-            m.content.text or "", m.message_id,
+            plain(m.content.text or ""), m.message_id,
         )  # fmt: skip
     return table

@@ -72,13 +72,16 @@ async def test_a_429_on_a_send_is_retried_with_the_same_idempotency_key() -> Non
     assert len(key) == 36 and second.headers["idempotency-key"] == key
 
 
-def test_retries_are_bounded_and_then_the_error_carries_the_list() -> None:
+def test_retries_are_bounded_and_then_the_error_carries_the_list(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     calls: list[httpx.Request] = []
 
     def always_busy(request: httpx.Request) -> httpx.Response:
         calls.append(request)
         return httpx.Response(503, json=UNAVAILABLE)
 
+    caplog.set_level("INFO", logger="opencomms.client")
     client, sleeps = mock_client(always_busy, RetryPolicy(max_retries=2, backoff_base=0.2))
     with pytest.raises(ServiceUnavailableError) as raised:
         client.get_operation(OPERATION["id"])
@@ -86,6 +89,8 @@ def test_retries_are_bounded_and_then_the_error_carries_the_list() -> None:
     assert 0.1 <= sleeps[0] <= 0.2 and 0.2 <= sleeps[1] <= 0.4  # doubling, with jitter
     assert raised.value.status_code == 503
     assert [(e.code, e.message) for e in raised.value.errors] == [(20503, "busy")]
+    retried = [r.getMessage() for r in caplog.records if r.name == "opencomms.client"]
+    assert len(retried) == 2 and "after HTTP 503" in retried[0]
 
 
 def test_a_retry_after_beyond_the_bound_is_raised_at_once() -> None:

@@ -23,7 +23,13 @@ from opencomms.client._models import (
     Page,
     SandboxMessage,
 )
-from opencomms.client._retry import RetryPolicy, delay_after_error, delay_after_response, translate
+from opencomms.client._retry import (
+    RetryPolicy,
+    delay_after_error,
+    delay_after_response,
+    log_retry,
+    translate,
+)
 
 T = TypeVar("T")
 
@@ -90,11 +96,13 @@ class AsyncClient:
                 delay = delay_after_error(self.retry, call, error, retry)
                 if delay is None:
                     raise translate(error, call) from error
+                log_retry(call, delay, type(error).__name__)
             else:
                 delay = delay_after_response(self.retry, call, response, retry)
                 if delay is None:
                     calls.raise_for_status(response, call.expect)
                     return call.read(response)
+                log_retry(call, delay, f"HTTP {response.status_code}")
             await self._sleep(delay)
 
     async def _paginate(

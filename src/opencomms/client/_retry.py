@@ -6,6 +6,7 @@ carrying an `Idempotency-Key` (the SDK generates one for every POST it sends). T
 worth blocking for, so the error is raised instead.
 """
 
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,12 @@ class RetryPolicy:
 
 
 NO_RETRIES = RetryPolicy(max_retries=0)
+
+log = logging.getLogger("opencomms.client")
+
+
+def log_retry(call: Call[Any], delay: float, why: str) -> None:
+    log.info("retrying %s %s in %.2fs after %s", call.method, call.path, delay, why)
 
 
 def delay_after_response(

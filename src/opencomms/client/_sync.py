@@ -22,7 +22,13 @@ from opencomms.client._models import (
     Page,
     SandboxMessage,
 )
-from opencomms.client._retry import RetryPolicy, delay_after_error, delay_after_response, translate
+from opencomms.client._retry import (
+    RetryPolicy,
+    delay_after_error,
+    delay_after_response,
+    log_retry,
+    translate,
+)
 
 T = TypeVar("T")
 
@@ -89,11 +95,13 @@ class Client:
                 delay = delay_after_error(self.retry, call, error, retry)
                 if delay is None:
                     raise translate(error, call) from error
+                log_retry(call, delay, type(error).__name__)
             else:
                 delay = delay_after_response(self.retry, call, response, retry)
                 if delay is None:
                     calls.raise_for_status(response, call.expect)
                     return call.read(response)
+                log_retry(call, delay, f"HTTP {response.status_code}")
             self._sleep(delay)
 
     def _paginate(

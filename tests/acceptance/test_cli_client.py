@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -81,6 +82,9 @@ def test_send_from_csv_and_watch_to_the_end(live_server: ServerProcess, tmp_path
     assert message["attempts"][-1]["error"]["code"] == 21211
     by_tag = run_json(live_server, "messages", "list", "--tag", "via:cli", "--limit", "2")
     assert len(by_tag) == 2
+
+    raw = httpx.get(f"{live_server.base_url}/v1/Messages/{message['id']}", auth=live_server.auth)
+    assert message == raw.json(), "--json prints the API's own resource, field for field"
 
     table = run(live_server, "messages", "get", message["id"])
     assert table.exit_code == 0 and "21211" in table.stdout and message["id"] in table.stdout

@@ -80,7 +80,7 @@ def _json(response: httpx.Response) -> Any:
 
 def _validate(model: type[M], data: Any) -> M:
     try:
-        return model.model_validate(data)
+        return model.from_wire(data)
     except pydantic.ValidationError as error:
         raise ProtocolError(f"the answer is not a {model.__name__}: {error}") from error
 

@@ -4,12 +4,13 @@ Models keep fields they do not declare (`extra="allow"`): a newer server may add
 fields, and an older SDK must still parse its answers. `to_dict()` gives back the wire form.
 """
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -52,9 +53,21 @@ class Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True
     )
+    # The JSON object an answer was read from (see `from_wire`): `to_dict()` gives it back
+    # exactly, times as the server wrote them, rather than a re-serialization.
+    _wire: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_wire(cls, data: Any) -> Self:
+        model = cls.model_validate(data)
+        if isinstance(data, dict):
+            model._wire = data
+        return model
 
     def to_dict(self) -> dict[str, Any]:
-        """The resource in its wire form (camelCase keys), ready for JSON."""
+        """The resource in its wire form (camelCase keys), as the server sent it."""
+        if self._wire is not None:
+            return copy.deepcopy(self._wire)
         return self.model_dump(by_alias=True, mode="json", exclude_unset=True)
 
 

@@ -23,7 +23,9 @@ def client_for(server: ServerProcess) -> Client:
 def test_the_inbox_shows_what_each_phone_received(live_server: ServerProcess) -> None:
     with client_for(live_server) as client:
         numbers = ["+14155550161", "+14155550162", "+14155550163"]
-        sent = client.send_messages([*numbers, "+15005550001"], text="Code {{ 1 | plus: 41 }}")
+        sent = client.send_messages(
+            [*numbers, "+15005550001"], text="Code {{ 1 | plus: 41 }}", from_=SANDBOX_SENDER
+        )
         client.wait_for_operation(sent.operation_id, interval=0.1, timeout=30)
         entries = list(client.iter_sandbox_messages(operation_id=sent.operation_id, page_size=1))
         assert sorted(e.to for e in entries) == numbers  # the refused number reached no phone
@@ -66,7 +68,9 @@ async def test_the_async_client_reads_and_writes_the_sandbox(live_server: Server
     async with AsyncClient(
         live_server.account_sid, live_server.auth_token, base_url=live_server.base_url
     ) as client:
-        sent = await client.send_messages(["+14155550165"], text="async hello")
+        sent = await client.send_messages(
+            ["+14155550165"], text="async hello", from_=SANDBOX_SENDER
+        )
         await client.wait_for_operation(sent.operation_id, interval=0.1, timeout=30)
         entries = [e async for e in client.iter_sandbox_messages(operation_id=sent.operation_id)]
         assert [e.content.text for e in entries] == ["async hello"]
@@ -91,7 +95,9 @@ def test_the_sandbox_commands(live_server: ServerProcess) -> None:
         return result.stdout
 
     phone = "+14155550166"
-    sent = json.loads(run("send", phone, "--text", "Your code is 7", "--json"))
+    sent = json.loads(
+        run("send", phone, "--text", "Your code is 7", "--from", SANDBOX_SENDER, "--json")
+    )
     [operation_id] = sent["operationIds"]
     inbox = json.loads(run("sandbox", "inbox", "--to", phone, "--json"))
     assert [(e["to"], e["content"]["text"]) for e in inbox] == [(phone, "Your code is 7")]

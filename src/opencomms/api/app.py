@@ -26,6 +26,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         db=db,
         box=SecretBox(settings.secret_key),
         public_url=settings.public_url,
+        settings=settings,
         stats=StatsKeeper(db),
     )
     errors.install(app)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from opencomms.api.errors import Unauthorized
+from opencomms.config import Settings
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -52,6 +53,7 @@ class AppState:
     db: Database
     box: SecretBox
     public_url: str | None
+    settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
 

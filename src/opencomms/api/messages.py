@@ -55,12 +55,22 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     wire.normalize_enums(body)
     problems = body_check.check_send_request(body)
     refused = frozenset(p.context for p in problems if p.context)
+    command = wire.send_command(body, refused)
+    async with app.db.read() as conn:
+        available = await sends.account_senders(conn, account, command.sender)
     try:
-        prepared = prepare(wire.send_command(body, refused))
+        prepared = prepare(command, available)
     except ValidationFailed as failed:
         problems += failed.problems
     if problems:
         raise ValidationFailed(problems[:MAX_PROBLEMS])
+    if any(s.mps for s in available.senders):
+        async with app.db.read() as conn:
+            validity = app.settings.worker.validity_seconds
+            where = "$.from" if "from" in body else "$.to"
+            full = await sends.full_senders(conn, prepared, available, validity, where)
+        if full:
+            raise ValidationFailed(full)
     operation_id = ids.operation_id()
     async with app.db.write() as conn:
         await sends.insert_send(

@@ -2,12 +2,13 @@
 
 from opencomms.cli.runtime import open_ready
 from opencomms.clock import rfc3339
+from opencomms.config import Settings
 from opencomms.store import accounts
 from opencomms.store.accounts import AccountInfo, ApiKeyInfo
 
 
-async def list_accounts(database_url: str) -> list[AccountInfo]:
-    db = await open_ready(database_url)
+async def list_accounts(settings: Settings) -> list[AccountInfo]:
+    db = await open_ready(settings.database_url)
     try:
         async with db.read() as conn:
             return await accounts.list_accounts(conn)
@@ -15,8 +16,8 @@ async def list_accounts(database_url: str) -> list[AccountInfo]:
         await db.dispose()
 
 
-async def list_keys(database_url: str, account_sid: str | None) -> list[ApiKeyInfo]:
-    db = await open_ready(database_url)
+async def list_keys(settings: Settings, account_sid: str | None) -> list[ApiKeyInfo]:
+    db = await open_ready(settings.database_url)
     try:
         async with db.read() as conn:
             return await accounts.list_api_keys(conn, account_sid)
@@ -24,9 +25,9 @@ async def list_keys(database_url: str, account_sid: str | None) -> list[ApiKeyIn
         await db.dispose()
 
 
-async def revoke_key(database_url: str, key_sid: str) -> bool:
+async def revoke_key(settings: Settings, key_sid: str) -> bool:
     """Deletes the key; the server checks API keys on every request, so it fails at once."""
-    db = await open_ready(database_url)
+    db = await open_ready(settings.database_url)
     try:
         async with db.write() as conn:
             return await accounts.revoke_api_key(conn, key_sid)

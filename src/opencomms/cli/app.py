@@ -9,12 +9,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.clock import rfc3339
-from opencomms.config import DEFAULT_DATABASE_URL
+from opencomms.config import Settings, load_settings
+from opencomms.configfile import ConfigError, load_file
 from opencomms.store.db import DatabaseUrlError
+from opencomms.store.inventory import NoBootstrapAccount
 
 app = typer.Typer(
     help="OpenComms: Twilio's Communications API v1, self-hosted.", no_args_is_help=True
@@ -23,65 +26,95 @@ accounts_app = typer.Typer(help="Accounts (Account SID + auth token).", no_args_
 keys_app = typer.Typer(help="API keys (SK... + secret).", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+config_app = typer.Typer(help="The TOML config file.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+senders_app = typer.Typer(help="The sender inventory (declared in the config file).")
+app.add_typer(senders_app, name="senders", no_args_is_help=True)
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--database-url", envvar="OPENCOMMS_DATABASE_URL", help="sqlite:///file or postgresql://..."
+        "--database-url",
+        envvar="OPENCOMMS_DATABASE_URL",
+        help="sqlite:///file or postgresql://... [default: sqlite:///opencomms.db]",
     ),
+]
+ConfigFile = Annotated[
+    str | None,
+    typer.Option("--config", envvar="OPENCOMMS_CONFIG", help="The TOML config file."),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="OPENCOMMS_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="OPENCOMMS_PORT")] = 8080,
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    host: Annotated[
+        str | None, typer.Option(envvar="OPENCOMMS_HOST", help="[default: 127.0.0.1]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="OPENCOMMS_PORT", help="[default: 8080]")
+    ] = None,
+    database_url: DatabaseUrl = None,
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the dispatch worker in this process.")
     ] = True,
     public_url: Annotated[str | None, typer.Option(envvar="OPENCOMMS_PUBLIC_URL")] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Start the HTTP API (and, by default, the dispatch worker)."""
-    options = runtime.ServeOptions(host, port, database_url, worker, public_url)
-    run_loop(runtime.serve(options, console))
+    settings = _settings(
+        config, database_url=database_url, host=host, port=port, public_url=public_url
+    )
+    run_loop(runtime.serve(settings, console, worker=worker))
 
 
 @app.command()
-def worker(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+def worker(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Run only the dispatch worker."""
-    run_loop(_until_signal(lambda stop: runtime.work(database_url, stop)))
+    settings = _settings(config, database_url=database_url)
+    run_loop(_until_signal(lambda stop: runtime.work(settings, stop)))
 
 
 @app.command()
-def migrate(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
+def migrate(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Bring the database schema to the newest version."""
-    asyncio.run(runtime.migrate(database_url))
+    asyncio.run(runtime.migrate(_settings(config, database_url=database_url)))
     console.print("schema is up to date")
+
+
+@config_app.command("check")
+def config_check(file: Annotated[str, typer.Argument(help="The TOML file to check.")]) -> None:
+    """Validate a config file without starting anything."""
+    parsed = load_file(file)
+    counts = f"{len(parsed.routes)} routes, {len(parsed.senders)} senders"
+    console.print(f"{file}: ok ({counts})", soft_wrap=True, highlight=False)
 
 
 @accounts_app.command("create")
 def accounts_create(
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
     friendly_name: Annotated[str, typer.Option()] = "",
     as_json: AsJson = False,
+    config: ConfigFile = None,
 ) -> None:
     """Create an account and print its SID and auth token (shown once)."""
-    credential = asyncio.run(runtime.create_account(database_url, friendly_name))
+    settings = _settings(config, database_url=database_url)
+    credential = asyncio.run(runtime.create_account(settings, friendly_name))
     _print({"accountSid": credential.sid, "authToken": credential.secret}, as_json)
 
 
 @keys_app.command("create")
 def keys_create(
     account: Annotated[str, typer.Option("--account", help="The Account SID (AC...).")],
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
     friendly_name: Annotated[str, typer.Option()] = "",
     as_json: AsJson = False,
+    config: ConfigFile = None,
 ) -> None:
     """Create an API key for an account and print its secret (shown once)."""
-    credential = asyncio.run(runtime.create_key(database_url, account, friendly_name))
+    settings = _settings(config, database_url=database_url)
+    credential = asyncio.run(runtime.create_key(settings, account, friendly_name))
     if credential is None:
         console.print(f"[red]no account {account}[/red]")
         raise typer.Exit(1)
@@ -90,10 +123,10 @@ def keys_create(
 
 @accounts_app.command("list")
 def accounts_list(
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL, as_json: AsJson = False
+    database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None
 ) -> None:
     """List the accounts (auth tokens are never shown again)."""
-    found = asyncio.run(admin.list_accounts(database_url))
+    found = asyncio.run(admin.list_accounts(_settings(config, database_url=database_url)))
     if as_json:
         print(json.dumps([admin.account_json(a) for a in found]))
         return
@@ -106,11 +139,13 @@ def accounts_list(
 @keys_app.command("list")
 def keys_list(
     account: Annotated[str | None, typer.Option("--account", help="Only this account's.")] = None,
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
     as_json: AsJson = False,
+    config: ConfigFile = None,
 ) -> None:
     """List API keys (secrets are never shown again)."""
-    found = asyncio.run(admin.list_keys(database_url, account))
+    settings = _settings(config, database_url=database_url)
+    found = asyncio.run(admin.list_keys(settings, account))
     if as_json:
         print(json.dumps([admin.key_json(k) for k in found]))
         return
@@ -129,17 +164,54 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(
     key: Annotated[str, typer.Argument(help="The API key SID (SK...).")],
-    database_url: DatabaseUrl = DEFAULT_DATABASE_URL,
+    database_url: DatabaseUrl = None,
     as_json: AsJson = False,
+    config: ConfigFile = None,
 ) -> None:
     """Revoke an API key: requests signed with it fail from now on."""
-    if not asyncio.run(admin.revoke_key(database_url, key)):
+    settings = _settings(config, database_url=database_url)
+    if not asyncio.run(admin.revoke_key(settings, key)):
         console.print(f"[red]no API key {key}[/red]")
         raise typer.Exit(1)
     _print({"sid": key, "revoked": True}, as_json)
 
 
 client_commands.register(app)
+
+
+@senders_app.command("list")
+def senders_list(
+    database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None
+) -> None:
+    """Show every sender in the database, with its id, route and rate."""
+    found = asyncio.run(runtime.list_senders(_settings(config, database_url=database_url)))
+    rows = [
+        {
+            "id": s.id,
+            "accountSid": s.account_sid,
+            "channel": s.channel.value,
+            "address": s.address,
+            "route": s.route,
+            "mps": s.mps,
+            "status": s.status.value,
+            "displayName": s.display_name,
+            "tags": s.tags,
+        }
+        for s in found
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    for row in rows:
+        mps = f"{row['mps']:g} mps" if row["mps"] else "unlimited"
+        print(
+            f"{row['id']}  {row['accountSid']}  {row['channel']:<8} {row['address']:<24}"
+            f" route={row['route']}  {mps}  {row['status']}"
+        )
+
+
+def _settings(config: str | None, **options: Any) -> Settings:
+    return load_settings(config_file=config, **options)
 
 
 def _print(values: dict[str, Any], as_json: bool) -> None:
@@ -176,6 +248,10 @@ def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
         app()
-    except (runtime.SchemaOutOfDate, DatabaseUrlError) as error:
+    except (runtime.SchemaOutOfDate, DatabaseUrlError, NoBootstrapAccount) as error:
         console.print(f"[red]error:[/red] {error}")
+        raise SystemExit(2) from error
+    except ConfigError as error:
+        for problem in error.problems:
+            console.print("[red]error:[/red]", escape(problem), highlight=False, soft_wrap=True)
         raise SystemExit(2) from error

@@ -1,32 +1,94 @@
 """Writing a send: one operation row and all its message rows in one transaction."""
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
 from opencomms.domain import errors
-from opencomms.domain.routing import Sender
+from opencomms.domain.pacing import backlog_seconds
+from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
-from opencomms.store import queue
+from opencomms.store import queue, sender_pools, senders
 from opencomms.store.codec import dumps
 from opencomms.store.tables import messages, operations
 
 
+async def account_senders(
+    conn: AsyncConnection, account_sid: str, spec: SenderSpec | None
+) -> AccountSenders:
+    """What routing may choose from for this account's send (read before the write)."""
+    pool = None
+    if spec is not None and spec.sender_pool_id and not spec.sender_id and not spec.address:
+        pool = await sender_pools.members(conn, account_sid, spec.sender_pool_id)
+    return AccountSenders(await senders.for_account(conn, account_sid, active_only=False), pool)
+
+
+async def full_senders(
+    conn: AsyncConnection,
+    prepared: PreparedSend,
+    available: AccountSenders,
+    validity_seconds: float,
+    context: str,
+) -> list[errors.Problem]:
+    """Paced senders this send would overfill: what already waits for them plus what this
+    send adds would take longer than the validity period at their rate, so some would
+    expire unsent. Refused at accept time rather than accepted and failed later."""
+    rates = {s.id: s.mps for s in available.senders if s.mps > 0}
+    if not rates:
+        return []
+    by_plan = Counter(id(plan) for plan in prepared.plans if plan is not None)
+    plans = {id(plan): plan for plan in prepared.plans if plan is not None}
+    adding: Counter[str] = Counter()
+    for key, count in by_plan.items():
+        first = plans[key].first.sender_id
+        if first in rates:
+            adding[first] += count
+    if not adding:
+        return []
+    query = (
+        select(messages.c.sender_id, func.count())
+        .where(
+            messages.c.sender_id.in_(list(adding)),
+            messages.c.next_attempt_at.is_not(None),
+            messages.c.status == MessageStatus.QUEUED.value,
+        )
+        .group_by(messages.c.sender_id)
+    )
+    waiting = {row[0]: int(row[1]) for row in await conn.execute(query)}
+    problems = []
+    for sender_id, count in adding.items():
+        mps, queued = rates[sender_id], waiting.get(sender_id, 0)
+        seconds = backlog_seconds(queued, count, mps)
+        if seconds > validity_seconds:
+            record = next(s for s in available.senders if s.id == sender_id)
+            problems.append(
+                errors.Problem(
+                    errors.SENDER_BACKLOG_FULL,
+                    f"Sender {record.address} ({record.channel.value}, {mps:g} messages per"
+                    f" second) has {queued} messages waiting; {count} more would take"
+                    f" {seconds:.0f}s to send, past the {validity_seconds:.0f}s validity period",
+                    context,
+                )
+            )
+    return problems
+
+
 class _MemoJson:
-    """Serializes values shared by many rows (the same tags dict, the same sender) once."""
+    """Serializes values shared by many rows (the same tags dict, sender or plan) once."""
 
     def __init__(self) -> None:
         self._done: dict[int, tuple[object, str]] = {}
 
-    def __call__(self, value: dict[str, str] | Sender) -> str:
+    def __call__(self, value: dict[str, str] | Sender | Plan) -> str:
         cached = self._done.get(id(value))
         if cached is None:
-            data = value.as_json() if isinstance(value, Sender) else value
+            data = value if isinstance(value, dict) else value.as_json()
             # Keep the object alive beside its text so its id cannot be reused meanwhile.
             cached = self._done[id(value)] = (value, dumps(data))
         return cached[1]
@@ -44,7 +106,7 @@ MESSAGE_COLUMNS = (
     "id", "account_sid", "operation_id", "position", "status", "recipient", "variables",
     "profile_id", "tags", "send_at", "unaddressable", "channel", "sender", "error_code",
     "error_message", "next_attempt_at", "attempt_count", "lease_token", "created_at",
-    "updated_at",
+    "updated_at", "plan", "sender_id",
 )  # fmt: skip
 _QUEUED = MessageStatus.QUEUED.value
 _SCHEDULED = MessageStatus.SCHEDULED.value
@@ -62,16 +124,14 @@ def message_records(
     as_json = _MemoJson()
     unreachable = prepared.requested_sender
     records: list[tuple[Any, ...]] = []
-    columns = zip(
-        prepared.recipients, prepared.tags, prepared.send_at, prepared.senders, strict=True
-    )
-    for position, (recipient, tags, send_at, route_sender) in enumerate(columns):
+    columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
+    for position, (recipient, tags, send_at, plan) in enumerate(columns):
         if len(records) == CHUNK:
             yield records
             records = []
         variables = recipient.variables
-        sender = route_sender or unreachable
-        if route_sender is None:
+        sender = plan.first if plan is not None else unreachable
+        if plan is None:
             status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
         else:
             status = _QUEUED if send_at is None else _SCHEDULED
@@ -98,6 +158,8 @@ def message_records(
                 0,
                 now,
                 now,
+                as_json(plan) if plan is not None else None,
+                sender.sender_id if plan is not None else None,
             )
         )
     if records:

@@ -105,16 +105,15 @@ async def send(db: Database, request: dict[str, Any], *, now: int | None = None)
         available = await sends.account_senders(conn, ACCOUNT, command.sender)
     prepared = prepare(command, available, datetime.now(UTC))
     operation_id = ids.operation_id()
-    async with db.write() as conn:
-        await sends.insert_send(
-            conn,
-            account_sid=ACCOUNT,
-            operation_id=operation_id,
-            prepared=prepared,
-            content=request["content"],
-            sender=request.get("from"),
-            now=now if now is not None else now_ms(),
-        )
+    await sends.write_send(
+        db,
+        account_sid=ACCOUNT,
+        operation_id=operation_id,
+        prepared=prepared,
+        content=request["content"],
+        sender=request.get("from"),
+        now=now if now is not None else now_ms(),
+    )
     return operation_id
 
 

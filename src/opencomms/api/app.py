@@ -3,8 +3,9 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import errors, health, messages, operations
+from opencomms.api import errors, health, messages, operations, sender_pools, senders
 from opencomms.api.deps import AppState
+from opencomms.api.fast_path import FastPath
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
@@ -35,5 +36,9 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(senders.router, prefix=prefix)
+        app.include_router(sender_pools.router, prefix=prefix)
+    # Added first, so it runs inside the guards added after it.
+    app.add_middleware(FastPath, state=app.state.opencomms)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     return app

@@ -80,8 +80,11 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
 
 async def current_account(request: Request) -> str:
     """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
+    return await authenticate(request.app.state.opencomms, request)
+
+
+async def authenticate(app: AppState, request: Request) -> str:
     username, password = _basic_credentials(request)
-    app: AppState = request.app.state.opencomms
     account_sid = app.verified.get(username, password)
     if account_sid is not None:
         return account_sid
@@ -99,7 +102,11 @@ State = Annotated[AppState, Depends(state)]
 
 async def base_url(request: Request) -> str:
     """Scheme, host and API prefix (`/v1` or `/preview`) as the caller used them."""
-    configured = request.app.state.opencomms.public_url
+    return public_base(request.app.state.opencomms, request)
+
+
+def public_base(app: AppState, request: Request) -> str:
+    configured = app.public_url
     root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
     prefix = "/preview" if request.url.path.startswith("/preview") else "/v1"
     return root + prefix

@@ -1,6 +1,7 @@
 """Every failure becomes an answer in the spec's error shape; nothing leaks as a bare 500."""
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -81,11 +82,27 @@ async def _unexpected(_request: Request, exc: Exception) -> Response:
     return one_error(500, errors.INTERNAL_ERROR, "Internal server error")
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+# Most specific first: `render` takes the first entry the exception is an instance of.
+HANDLERS: list[tuple[type[Exception], Handler]] = [
+    (ValidationFailed, _validation_failed),
+    (RequestValidationError, _request_invalid),
+    (NotFound, _not_found),
+    (Unauthorized, _unauthorized),
+    (HTTPException, _http_error),
+    (BodyTooLarge, _too_large),
+    (Exception, _unexpected),
+]
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ValidationFailed, _validation_failed)
-    app.add_exception_handler(RequestValidationError, _request_invalid)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Unauthorized, _unauthorized)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(BodyTooLarge, _too_large)
-    app.add_exception_handler(Exception, _unexpected)
+    for kind, handler in HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def render(request: Request, exc: Exception) -> Response:
+    """The answer for an exception raised outside the framework's handling (the fast path)."""
+    for kind, handler in HANDLERS:
+        if isinstance(exc, kind):
+            return await handler(request, exc)
+    raise exc  # unreachable: Exception is the last entry

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 
 from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
-from opencomms.api.deps import Account, BaseUrl, State
+from opencomms.api.deps import Account, AppState, BaseUrl, State
 from opencomms.api.presenters import operation_uri
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
@@ -20,14 +20,18 @@ from opencomms.store import reads, sends
 router = APIRouter(tags=["Messages"])
 
 
-async def read_json_object(request: Request) -> dict[str, Any]:
+async def read_json(request: Request) -> Any:
     raw = await request.body()
     try:
-        body = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
         ) from error
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
@@ -35,9 +39,12 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
-    """A 202 with the body and every header of decision 1."""
-    location = operation_uri(base, operation_id)
+def accepted(
+    operation_id: str, base: str, resources: str, location: str | None = None
+) -> JSONResponse:
+    """A 202 with the body and every header of decision 1; `location` is the operation's URI
+    when it is not a Message Operation."""
+    location = location or operation_uri(base, operation_id)
     body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
     headers = {
         "Location": location,
@@ -51,6 +58,11 @@ def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
 @router.post("/Messages", status_code=202)
 async def send_messages(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
+    return await accept_send(request, account, app, base)
+
+
+async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
+    """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
     body = await read_json_object(request)
     wire.normalize_enums(body)
     problems = body_check.check_send_request(body)
@@ -72,16 +84,15 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
         if full:
             raise ValidationFailed(full)
     operation_id = ids.operation_id()
-    async with app.db.write() as conn:
-        await sends.insert_send(
-            conn,
-            account_sid=account,
-            operation_id=operation_id,
-            prepared=prepared,
-            content=body["content"],
-            sender=body.get("from"),
-            now=now_ms(),
-        )
+    await sends.write_send(
+        app.db,
+        account_sid=account,
+        operation_id=operation_id,
+        prepared=prepared,
+        content=body["content"],
+        sender=body.get("from"),
+        now=now_ms(),
+    )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
     return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")

@@ -1,11 +1,12 @@
-"""The `opencomms` command: serve, worker, migrate, accounts, keys, and the client commands."""
+"""The `opencomms` command: serve, worker, migrate, accounts, keys, pools, and the client
+commands (send, messages, operations, sandbox)."""
 
 import asyncio
 import json
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,10 +14,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from opencomms.cli import admin, client_commands, render, runtime
-from opencomms.clock import rfc3339
+from opencomms.clock import now_ms, rfc3339
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
-from opencomms.store.db import DatabaseUrlError
+from opencomms.domain.errors import ValidationFailed
+from opencomms.domain.records import SenderFilter
+from opencomms.domain.sender_pools import PoolFilter
+from opencomms.services import sender_pools as pool_service
+from opencomms.services import senders as sender_service
+from opencomms.services.sender_pools import PoolDraft
+from opencomms.store.db import Database, DatabaseUrlError
 from opencomms.store.inventory import NoBootstrapAccount
 
 app = typer.Typer(
@@ -242,6 +249,84 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         pass
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
+
+
+pools_app = typer.Typer(
+    help="Sender pools of an account (the same as /v1/SenderPools).", no_args_is_help=True
+)
+app.add_typer(pools_app, name="pools")
+AccountSid = Annotated[str, typer.Option("--account", help="The Account SID (AC...).")]
+_T = TypeVar("_T")
+
+
+@pools_app.command("list")
+def pools_list(
+    account: AccountSid,
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+    config: ConfigFile = None,
+) -> None:
+    """List an account's sender pools with their members, newest first."""
+    url = _settings(config, database_url=database_url).database_url
+    pools = asyncio.run(_with_db(url, lambda db: _pools_with_members(db, account)))
+    if as_json:
+        print(json.dumps(pools))
+        return
+    for pool in pools:
+        print(f"{pool['id']}  {pool['name']!r}  {len(pool['senders'])} senders")
+
+
+async def _pools_with_members(db: Database, account: str) -> list[dict[str, Any]]:
+    pools = await pool_service.list_pools(db, account, PoolFilter(), before_id=None, limit=1000)
+    return [
+        {
+            "id": pool.id,
+            "name": pool.name,
+            "tags": pool.tags,
+            "senders": [
+                s.id
+                for s in await sender_service.list_senders(
+                    db, account, SenderFilter(), before_id=None, limit=10_000, pool_id=pool.id
+                )
+            ],
+        }
+        for pool in pools
+    ]
+
+
+@pools_app.command("create")
+def pools_create(
+    account: AccountSid,
+    name: Annotated[str, typer.Option("--name")] = "",
+    sender: Annotated[
+        list[str] | None, typer.Option(metavar="SENDER_ID", help="Repeat it.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+    config: ConfigFile = None,
+) -> None:
+    """Create a sender pool of the account's senders (see `GET /v1/Senders` for their ids)."""
+    url = _settings(config, database_url=database_url).database_url
+    draft = PoolDraft(name=name, sender_ids=sender or [])
+
+    async def create(db: Database) -> dict[str, Any]:
+        operation = await pool_service.create_pool(db, account, draft, now_ms())
+        return {"senderPoolId": operation.pool_id, "operationId": operation.id}
+
+    try:
+        _print(asyncio.run(_with_db(url, create)), as_json)
+    except ValidationFailed as failed:
+        for problem in failed.problems:
+            console.print(f"[red]{problem.context or 'error'}:[/red] {problem.message}")
+        raise typer.Exit(1) from failed
+
+
+async def _with_db(database_url: str, use: Callable[[Database], Awaitable[_T]]) -> _T:
+    db = await runtime.open_ready(database_url)
+    try:
+        return await use(db)
+    finally:
+        await db.dispose()
 
 
 def main() -> None:

@@ -3,14 +3,15 @@
 import base64
 import binascii
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from opencomms.api.errors import Unauthorized
+from opencomms.api.ttl_cache import TtlCache
 from opencomms.config import Settings
+from opencomms.domain.routing import AccountSenders
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -26,26 +27,22 @@ class VerifiedCredentials:
     """
 
     def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._entries: dict[bytes, tuple[str, float]] = {}
+        self._cache: TtlCache[bytes, str] = TtlCache(ttl, size)
 
     @staticmethod
     def _key(username: str, password: str) -> bytes:
         return hashlib.sha256(f"{username}:{password}".encode()).digest()
 
     def get(self, username: str, password: str) -> str | None:
-        entry = self._entries.get(self._key(username, password))
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
+        return self._cache.get(self._key(username, password))
 
     def put(self, username: str, password: str, account_sid: str) -> None:
         if username.startswith("SK"):
             return  # API keys are checked every time (see above)
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[self._key(username, password)] = (account_sid, time.monotonic() + self.ttl)
+        self._cache.put(self._key(username, password), account_sid)
+
+
+ACCOUNT_SENDERS_TTL = 5.0  # seconds an account's sender list is reused by the accept path
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,9 @@ class AppState:
     settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
+    account_senders: TtlCache[str, AccountSenders] = field(
+        default_factory=lambda: TtlCache(ACCOUNT_SENDERS_TTL)
+    )
 
 
 async def state(request: Request) -> AppState:

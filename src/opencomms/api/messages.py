@@ -14,6 +14,7 @@ from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+from opencomms.domain.routing import AccountSenders, SenderSpec
 from opencomms.domain.send import MAX_PROBLEMS, prepare
 from opencomms.store import reads, sends
 
@@ -61,6 +62,19 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
     return await accept_send(request, account, app, base)
 
 
+async def available_senders(app: AppState, account: str, spec: SenderSpec | None) -> AccountSenders:
+    """The account's senders, read once per `ACCOUNT_SENDERS_TTL`: they change only when
+    the configuration is synced, at start. Pool members, which the API changes, are read
+    every time a pool is used."""
+    cached = app.account_senders.get(account)
+    if cached is not None and (spec is None or spec.pool_lookup is None):
+        return cached
+    async with app.db.read() as conn:
+        available = await sends.account_senders(conn, account, spec)
+    app.account_senders.put(account, AccountSenders(available.senders))
+    return available
+
+
 async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
     """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
     body = await read_json_object(request)
@@ -68,8 +82,7 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
     problems = body_check.check_send_request(body)
     refused = frozenset(p.context for p in problems if p.context)
     command = wire.send_command(body, refused)
-    async with app.db.read() as conn:
-        available = await sends.account_senders(conn, account, command.sender)
+    available = await available_senders(app, account, command.sender)
     try:
         prepared = prepare(command, available)
     except ValidationFailed as failed:

@@ -11,11 +11,11 @@ from opencomms.channels.base import (
     SendResult,
     TransientDeliveryError,
 )
+from opencomms.channels.options import RouteOptions
 from opencomms.channels.registry import (
     KINDS,
     ChannelKind,
     RouteConfig,
-    RouteOptions,
     UnknownChannel,
     build_routes,
     create,

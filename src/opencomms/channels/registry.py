@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from opencomms.channels.base import Channel
+from opencomms.channels.options import RouteOptions
 from opencomms.channels.sandbox import SandboxChannel
+from opencomms.channels.smpp import SmppRouteConfig, smpp_route
 from opencomms.domain.channels import ChannelType
 
 SANDBOX = "sandbox"  # the type, and the name of the route used when none is configured
@@ -22,12 +22,6 @@ SANDBOX = "sandbox"  # the type, and the name of the route used when none is con
 
 class UnknownChannel(LookupError):
     """No adapter of that type is registered, or it is disabled."""
-
-
-class RouteOptions(BaseModel):
-    """Base of every kind's options: unknown keys are mistakes, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SandboxOptions(RouteOptions):
@@ -65,6 +59,7 @@ KINDS: dict[str, ChannelKind] = {
         SandboxOptions,
         _sandbox,
     ),
+    "smpp": ChannelKind("smpp", frozenset({ChannelType.SMS}), SmppRouteConfig, smpp_route),
 }
 
 

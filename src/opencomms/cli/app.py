@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from opencomms.cli import admin, client_commands, render, runtime
+from opencomms.cli import smpp as smpp_cli
 from opencomms.clock import now_ms, rfc3339
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
@@ -37,6 +38,7 @@ config_app = typer.Typer(help="The TOML config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 senders_app = typer.Typer(help="The sender inventory (declared in the config file).")
 app.add_typer(senders_app, name="senders", no_args_is_help=True)
+app.add_typer(smpp_cli.app, name="smpp")
 console = Console(stderr=True)
 
 DatabaseUrl = Annotated[

@@ -67,6 +67,14 @@ class SenderSpec:
     # spec's item schema has no `type`, so its own check lets them through).
     malformed_priority: tuple[int, ...] = ()
 
+    @property
+    def pool_lookup(self) -> str | None:
+        """The pool whose members routing chooses from: only when `from` names a pool and
+        no single sender."""
+        if self.sender_pool_id and not self.sender_id and not self.address:
+            return self.sender_pool_id
+        return None
+
 
 def sender_spec(data: dict[str, Any] | None) -> SenderSpec | None:
     """A request's `from` (address/channel, senderId, or senderPoolId with channel control),

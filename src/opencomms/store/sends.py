@@ -26,9 +26,8 @@ async def account_senders(
     conn: AsyncConnection, account_sid: str, spec: SenderSpec | None
 ) -> AccountSenders:
     """What routing may choose from for this account's send (read before the write)."""
-    pool = None
-    if spec is not None and spec.sender_pool_id and not spec.sender_id and not spec.address:
-        pool = await sender_pools.members(conn, account_sid, spec.sender_pool_id)
+    pool_id = spec.pool_lookup if spec is not None else None
+    pool = await sender_pools.members(conn, account_sid, pool_id) if pool_id else None
     return AccountSenders(await senders.for_account(conn, account_sid, active_only=False), pool)
 
 

@@ -21,8 +21,9 @@ from opencomms.store.db import Database
 class VerifiedCredentials:
     """Credential pairs checked recently, so each request need not query and decrypt.
 
-    Only a digest of the pair is kept, for a short time: a changed token or a removed key
-    stops working within `ttl` seconds.
+    Only a digest of the pair is kept, for a short time: a changed auth token stops working
+    within `ttl` seconds. API keys are never kept: `opencomms keys revoke` runs in another
+    process, and a revoked key must fail at once; checking one is a single primary-key read.
     """
 
     def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
@@ -36,6 +37,8 @@ class VerifiedCredentials:
         return self._cache.get(self._key(username, password))
 
     def put(self, username: str, password: str, account_sid: str) -> None:
+        if username.startswith("SK"):
+            return  # API keys are checked every time (see above)
         self._cache.put(self._key(username, password), account_sid)
 
 

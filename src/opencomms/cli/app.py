@@ -1,4 +1,5 @@
-"""The `opencomms` command: serve, worker, migrate, accounts, keys, pools."""
+"""The `opencomms` command: serve, worker, migrate, accounts, keys, pools, and the client
+commands (send, messages, operations, sandbox)."""
 
 import asyncio
 import json
@@ -10,11 +11,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
+from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.cli import events as events_cli
-from opencomms.cli import runtime
 from opencomms.cli import smpp as smpp_cli
-from opencomms.clock import now_ms
+from opencomms.clock import now_ms, rfc3339
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
 from opencomms.domain.errors import ValidationFailed
@@ -129,6 +131,64 @@ def keys_create(
         console.print(f"[red]no account {account}[/red]")
         raise typer.Exit(1)
     _print({"sid": credential.sid, "secret": credential.secret, "accountSid": account}, as_json)
+
+
+@accounts_app.command("list")
+def accounts_list(
+    database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None
+) -> None:
+    """List the accounts (auth tokens are never shown again)."""
+    found = asyncio.run(admin.list_accounts(_settings(config, database_url=database_url)))
+    if as_json:
+        print(json.dumps([admin.account_json(a) for a in found]))
+        return
+    table = Table(render.id_column("account sid"), "friendly name", "created", "api keys", box=None)
+    for a in found:
+        table.add_row(a.sid, render.plain(a.friendly_name), rfc3339(a.created_at), str(a.api_keys))
+    render.Stdout().print(table)
+
+
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account's.")] = None,
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+    config: ConfigFile = None,
+) -> None:
+    """List API keys (secrets are never shown again)."""
+    settings = _settings(config, database_url=database_url)
+    found = asyncio.run(admin.list_keys(settings, account))
+    if as_json:
+        print(json.dumps([admin.key_json(k) for k in found]))
+        return
+    table = Table(
+        render.id_column("key sid"),
+        render.id_column("account sid"),
+        "friendly name",
+        "created",
+        box=None,
+    )
+    for k in found:
+        table.add_row(k.sid, k.account_sid, render.plain(k.friendly_name), rfc3339(k.created_at))
+    render.Stdout().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The API key SID (SK...).")],
+    database_url: DatabaseUrl = None,
+    as_json: AsJson = False,
+    config: ConfigFile = None,
+) -> None:
+    """Revoke an API key: requests signed with it fail from now on."""
+    settings = _settings(config, database_url=database_url)
+    if not asyncio.run(admin.revoke_key(settings, key)):
+        console.print(f"[red]no API key {key}[/red]")
+        raise typer.Exit(1)
+    _print({"sid": key, "revoked": True}, as_json)
+
+
+client_commands.register(app)
 
 
 @senders_app.command("list")

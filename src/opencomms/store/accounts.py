@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
@@ -98,6 +98,55 @@ async def create_api_key(
         )
     )
     return NewCredential(sid=sid, secret=secret, account_sid=account_sid)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    sid: str
+    friendly_name: str
+    created_at: int
+    api_keys: int
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    sid: str
+    account_sid: str
+    friendly_name: str
+    created_at: int
+
+
+async def list_accounts(conn: AsyncConnection) -> list[AccountInfo]:
+    """Every account, oldest first, with how many API keys it has (never a secret)."""
+    keys = (
+        select(api_keys.c.account_sid, func.count().label("n"))
+        .group_by(api_keys.c.account_sid)
+        .subquery()
+    )
+    query = (
+        select(accounts.c.sid, accounts.c.friendly_name, accounts.c.created_at, keys.c.n)
+        .outerjoin(keys, keys.c.account_sid == accounts.c.sid)
+        .order_by(accounts.c.created_at, accounts.c.sid)
+    )
+    rows = (await conn.execute(query)).all()
+    return [AccountInfo(r.sid, r.friendly_name, r.created_at, r.n or 0) for r in rows]
+
+
+async def list_api_keys(conn: AsyncConnection, account_sid: str | None = None) -> list[ApiKeyInfo]:
+    """API keys, oldest first, of one account or of all; secrets are not recoverable."""
+    query = select(
+        api_keys.c.sid, api_keys.c.account_sid, api_keys.c.friendly_name, api_keys.c.created_at
+    ).order_by(api_keys.c.created_at, api_keys.c.sid)
+    if account_sid is not None:
+        query = query.where(api_keys.c.account_sid == account_sid)
+    rows = (await conn.execute(query)).all()
+    return [ApiKeyInfo(r.sid, r.account_sid, r.friendly_name, r.created_at) for r in rows]
+
+
+async def revoke_api_key(conn: AsyncConnection, sid: str) -> bool:
+    """Deletes the key, as Twilio's key DELETE does; False if there was none."""
+    result = await conn.execute(delete(api_keys).where(api_keys.c.sid == sid))
+    return bool(result.rowcount)
 
 
 async def authenticate(

@@ -1,0 +1,67 @@
+"""What every client command shares: the server and credentials options, errors, output.
+
+Credentials come from --account-sid/--auth-token or OPENCOMMS_ACCOUNT_SID/OPENCOMMS_AUTH_TOKEN
+(an API key SID and secret work too), the server from --url or OPENCOMMS_URL.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from opencomms.cli import render
+from opencomms.client import Client, ConfigurationError, OpenCommsError
+
+EXIT_ERROR, EXIT_USAGE, EXIT_STILL_RUNNING, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+err = Console(stderr=True)
+out = render.Stdout()
+
+Url = Annotated[str, typer.Option("--url", envvar="OPENCOMMS_URL", help="The server's URL.")]
+Sid = Annotated[
+    str | None,
+    typer.Option(
+        "--account-sid",
+        envvar="OPENCOMMS_ACCOUNT_SID",
+        help="Account SID (AC...) or API key (SK...).",
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-token", envvar="OPENCOMMS_AUTH_TOKEN", help="Auth token, or the API key's secret."
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Limit = Annotated[int, typer.Option("--limit", min=1, help="At most this many, following pages.")]
+Interval = Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between polls.")]
+Timeout = Annotated[
+    float | None, typer.Option("--timeout", min=0, help="Stop waiting after this many seconds.")
+]
+
+
+def fail(message: str) -> None:
+    """An error line on stderr; the message is shown as is, never read as rich markup."""
+    err.print("[red]error:[/red]", end=" ")
+    err.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def connected(url: str, sid: str | None, token: str | None) -> Iterator[Client]:
+    """A client, with every SDK error turned into a message on stderr and an exit code."""
+    try:
+        with Client(sid, token, base_url=url) as client:
+            yield client
+    except ConfigurationError as error:
+        fail(str(error))
+        raise typer.Exit(EXIT_USAGE) from error
+    except OpenCommsError as error:
+        fail("\n".join(render.error_lines(error)))
+        raise typer.Exit(EXIT_ERROR) from error
+
+
+def usage(message: str) -> typer.Exit:
+    fail(message)
+    return typer.Exit(EXIT_USAGE)

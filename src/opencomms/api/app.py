@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import errors, health, messages, operations
+from opencomms.api import body_check, errors, health, messages, operations
 from opencomms.api.deps import AppState
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
@@ -31,4 +31,5 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    body_check.warm_up()
     return app

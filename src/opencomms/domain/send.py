@@ -257,8 +257,7 @@ def _schedule(
     """The operation's send time and each recipient's (local times differ by number)."""
     count = len(command.recipients)
     if not command.send_at:
-        if command.send_at is not None:
-            problems.add(errors.INVALID_SCHEDULE, "sendAt needs at least one time", "$.schedule")
+        # The spec sets no minItems on sendAt: an empty list schedules nothing (send now).
         return None, [None] * count
     try:
         moment = schedule.parse_send_at(command.send_at[0])

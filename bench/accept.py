@@ -1,276 +1,424 @@
-"""Accept-path benchmark: how fast a real `opencomms serve` says 202 to `POST /v1/Messages`.
+"""Accept-path benchmark: OpenComms beside Prism's canned mock of the same spec, in one run.
 
-It starts the server as a separate process (`opencomms serve --no-worker`, so nothing else
-competes for the CPU), on a free port of 127.0.0.1, with its SQLite file and secret file in a
-temporary directory, or on a fresh PostgreSQL database `opencomms_bench_<hex>` that it
-migrates first and drops at the end. The server is stopped with SIGTERM.
+Prism (`@stoplight/prism-cli` from the npm registry, installed by this script into a cache
+folder) answers every request from the spec's examples and writes nothing; OpenComms validates,
+renders and commits every recipient before its 202. Both run side by side, pinned with
+`taskset`: every server on core 0, the load (bench/loadgen.py, a lean keep-alive HTTP/1.1
+client in its own process) on core 1. Measurements alternate between the servers, round after
+round, and each figure is printed as the median and range of the rounds with its ratio to
+Prism's:
 
-Two measurements per database:
+- `post1`: 1-recipient POST /v1/Messages from 16 connections: req/s and server CPU per request;
+- `post10k`: one 10,000-recipient POST at a time (3 variables, 5 tags): p50 and p99 latency;
+- `list`, `message`, `op10`, `op10k`: GET /v1/Messages?pageSize=50, GET /v1/Messages/{id},
+  GET /v1/Messages/Operations/{id} of a 10-message and of a 10,000-message operation, from 16
+  connections, on a database holding `--messages` messages (default 1,000,000);
+- startup to a healthy /healthz, and idle RSS, over `--rounds` fresh starts.
 
-1. Latency of one 10,000-recipient send (distinct US numbers on PHONE, three Liquid variables
-   per recipient, five request-level tags): 3 warm-up requests, then `--runs` sequential
-   requests; p50, p99 and max in ms. p99 is nearest-rank, so with 30 runs it is the slowest
-   run. The goal is p99 under 250 ms on a 2-core machine.
-2. Throughput of 1-recipient sends from 16 concurrent clients (one httpx.AsyncClient,
-   keep-alive) after 100 warm-up requests: a fixed total (`--requests`, default 3,000);
-   requests/s and p50/p99 latency.
+OpenComms runs `serve --no-worker` (nothing else competes for its core) with logging at
+warning. PostgreSQL is postgresql://postgres@127.0.0.1:5432 (or OPENCOMMS_BENCH_PG_URL); it
+runs outside the pinning, and its CPU is not counted in the server's.
 
-Each answer must be a 202, or the benchmark stops. Every body is serialized once and the same
-bytes are posted again, so the client spends its CPU on HTTP only; the CPU seconds the server
-and this client used are printed too, since both share the same two cores.
-
-Run it from the repository root (PostgreSQL at postgresql://postgres@127.0.0.1:5432, trust
-auth, or set OPENCOMMS_BENCH_PG_URL to another admin URL):
-
-    .venv/bin/python bench/accept.py                       # both databases, 30 runs
-    .venv/bin/python bench/accept.py --database sqlite --runs 10 --requests 1000
-
-The server logs warnings only, to server.log in its temporary directory; its last lines are
-shown if it fails to start. The process and database plumbing is in bench/common.py.
+    .venv/bin/python bench/accept.py                       # everything (takes a while)
+    .venv/bin/python bench/accept.py --database sqlite --messages 100000 --seconds 5
 """
 
 import argparse
 import asyncio
-import math
+import base64
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
+import psutil  # type: ignore[import-untyped]
 
 from common import (
-    JSON_HEADERS,
+    HOST,
     BenchError,
-    CpuMeter,
-    CpuUse,
     Credentials,
-    api_client,
     database,
-    server,
+    free_port,
+    load_average,
+    log_tail,
+    opencomms_command,
+    server_env,
 )
 
-GOAL_P99_MS = 250.0
-RECIPIENTS = 10_000
-WARMUP_RUNS = 3
-CONCURRENCY = 16
-SMALL_TOTAL = 3_000
-SMALL_WARMUP = 100
-AREA_CODES = ("206", "415")
+PRISM_VERSION = "5.16.0"
+PRISM_HOME = Path(os.environ.get("OPENCOMMS_PRISM_HOME", Path.home() / ".cache/opencomms-prism"))
+SPEC = Path(__file__).parents[1] / "src" / "opencomms" / "spec" / "twilio_comms_v1.yaml"
+LOADGEN = Path(__file__).with_name("loadgen.py")
+SERVER_CPU, LOAD_CPU = "0", "1"
+CONNECTIONS = 16
+BIG = 10_000
+BIG_RUNS = 20
+READY_TIMEOUT_S = 60.0
 TEXT = "Hi {{ first }} {{ last }}, your code is {{ code }}"
-TAGS = {
-    "campaign": "spring-sale",
-    "team": "growth",
-    "region": "us-west",
-    "priority": "high",
-    "batch": "b-0001",
-}
+TAGS = {"campaign": "spring-sale", "team": "growth", "region": "us-west", "priority": "high"}
+TAGS["batch"] = "b-0001"
 
 
-@dataclass(frozen=True)
-class Latency:
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    cpu: CpuUse
-
-
-@dataclass(frozen=True)
-class Throughput:
-    requests: int
-    per_second: float
-    p50_ms: float
-    p99_ms: float
-    cpu: CpuUse
-
-
-@dataclass(frozen=True)
-class Result:
-    database: str
-    big: Latency
-    small: Throughput
-
-
-# Request bodies: built and serialized once, posted as the same bytes every time.
+# Request bodies and bytes.
 
 
 def recipient(index: int) -> dict[str, Any]:
-    area = AREA_CODES[index % len(AREA_CODES)]
     return {
-        "address": f"+1{area}555{index:04d}",
+        "address": f"+1{('206', '415')[index % 2]}555{index % 10_000:04d}",
         "channel": "PHONE",
         "variables": {"first": f"First{index}", "last": f"Last{index}", "code": f"{index:06d}"},
     }
 
 
-def send_body(recipients: int) -> bytes:
-    body = {
-        "to": [recipient(i) for i in range(recipients)],
-        "content": {"text": TEXT},
-        "tags": TAGS,
-    }
+def send_body(count: int) -> bytes:
+    body = {"to": [recipient(i) for i in range(count)], "content": {"text": TEXT}, "tags": TAGS}
     return orjson.dumps(body)
 
 
-# Percentiles.
+def raw_request(method: str, path: str, auth: str, body: bytes = b"") -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Basic {auth}\r\n"
+    if body:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+# Servers.
 
 
-# Measurements.
+@dataclass
+class Target:
+    """One server under test: how to start it and where its API lives."""
+
+    name: str
+    prefix: str  # "/v1" for OpenComms, "" for Prism (it serves the spec's paths bare)
+    command: Callable[[int], list[str]]
+    env: dict[str, str]
+    workdir: Path
+    process: asyncio.subprocess.Process | None = None
+    port: int = 0
+    ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_prism(self) -> bool:
+        return self.name == "prism"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+    def cpu_seconds(self) -> float:
+        """CPU of the server and its children (Prism forks node workers)."""
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        root = psutil.Process(self.process.pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 1e6
 
 
-async def timed_post(client: httpx.AsyncClient, body: bytes) -> float:
-    """Milliseconds one POST /v1/Messages took; anything but a 202 stops the benchmark."""
-    start = time.perf_counter()
-    response = await client.post("/v1/Messages", content=body, headers=JSON_HEADERS)
-    elapsed_ms = (time.perf_counter() - start) * 1000
-    if response.status_code != 202:
-        raise BenchError(f"expected 202, got {response.status_code}: {response.text[:500]}")
-    return elapsed_ms
+async def start(target: Target) -> float:
+    """Starts the target pinned to the server core; returns seconds to a healthy answer."""
+    target.port = free_port()
+    args = ["taskset", "-c", SERVER_CPU, *target.command(target.port)]
+    began = time.perf_counter()
+    with target.log.open("a") as log:
+        target.process = await asyncio.create_subprocess_exec(
+            *args, cwd=target.workdir, env=target.env, stdout=log, stderr=log
+        )
+    health = "/Messages/Operations" if target.is_prism else "/healthz"
+    url = f"http://{HOST}:{target.port}{health}"
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.perf_counter() - began < READY_TIMEOUT_S:
+            if target.process.returncode is not None:
+                raise BenchError(f"{target.name} exited:\n{log_tail(target.log)}")
+            try:
+                if (await client.get(url, auth=("AC" + "0" * 32, "x"))).status_code < 500:
+                    return time.perf_counter() - began
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.02)
+    raise BenchError(f"{target.name} not healthy in {READY_TIMEOUT_S} s:\n{log_tail(target.log)}")
 
 
-async def measure_big(client: httpx.AsyncClient, server_pid: int, runs: int) -> Latency:
-    body = send_body(RECIPIENTS)
-    for _ in range(WARMUP_RUNS):
-        await timed_post(client, body)
-    meter = CpuMeter({"server": server_pid})
-    times = [await timed_post(client, body) for _ in range(runs)]
-    return Latency(percentile(times, 0.5), percentile(times, 0.99), max(times), meter.read())
+async def stop(target: Target) -> None:
+    if target.process is None or target.process.returncode is not None:
+        return
+    target.process.terminate()
+    try:
+        await asyncio.wait_for(target.process.wait(), 15)
+    except TimeoutError:
+        target.process.kill()
+        await target.process.wait()
 
 
-async def post_worker(
-    client: httpx.AsyncClient, body: bytes, tickets: Iterator[int], times: list[float]
+def ensure_prism() -> Path | None:
+    """Prism's CLI, installed from the npm registry on first use; None without npm."""
+    cli = PRISM_HOME / "node_modules" / ".bin" / "prism"
+    if cli.exists():
+        return cli
+    if shutil.which("npm") is None:
+        print("npm is not installed: Prism is left out, ratios are not printed")
+        return None
+    PRISM_HOME.mkdir(parents=True, exist_ok=True)
+    print(f"installing @stoplight/prism-cli@{PRISM_VERSION} into {PRISM_HOME} ...")
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", f"@stoplight/prism-cli@{PRISM_VERSION}"],
+        cwd=PRISM_HOME,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return cli
+
+
+# Load.
+
+
+async def load(
+    target: Target, request: bytes, workdir: Path, *, connections: int, **limit: float
+) -> dict[str, Any]:
+    """Runs bench/loadgen.py on the load core against the target; its JSON result, plus
+    the server's CPU seconds per request."""
+    request_file = workdir / f"request-{os.getpid()}.bin"
+    request_file.write_bytes(request)
+    args = [
+        "taskset", "-c", LOAD_CPU, sys.executable, str(LOADGEN), "--port", str(target.port),
+        "--request-file", str(request_file), "--connections", str(connections),
+    ]  # fmt: skip
+    args += [f"--{key}={value}" for key, value in limit.items()]
+    cpu_before = target.cpu_seconds()
+    process = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE)
+    output, _ = await process.communicate()
+    result: dict[str, Any] = orjson.loads(output)
+    used_ms = (target.cpu_seconds() - cpu_before) * 1000
+    result["server_cpu_ms"] = used_ms / max(result["requests"], 1)
+    bad = {s: n for s, n in result["statuses"].items() if not s.startswith("2")}
+    if bad or result["error"]:
+        raise BenchError(f"{target.name}: answers {result['statuses']} error {result['error']}")
+    return result
+
+
+# Data for the reads.
+
+
+async def fill(target: Target, credentials: Credentials, messages: int) -> None:
+    """Loads `messages` messages in 10,000-recipient sends plus one 10-message operation, and
+    remembers the ids the reads fetch."""
+    auth = (credentials.account_sid, credentials.auth_token)
+    base = f"http://{HOST}:{target.port}/v1"
+    big = send_body(BIG)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, auth=auth, timeout=300) as client:
+        done = 0
+        began = time.perf_counter()
+        while done < messages:
+            answer = await client.post("/Messages", content=big, headers=headers)
+            if answer.status_code != 202:
+                raise BenchError(f"fill: {answer.status_code} {answer.text[:300]}")
+            target.ids["op10k"] = answer.json()["operationId"]
+            done += BIG
+        print(f"  [{target.name}] {done:,} messages loaded in {time.perf_counter() - began:.0f} s")
+        small = await client.post("/Messages", content=send_body(10), headers=headers)
+        target.ids["op10"] = small.json()["operationId"]
+        page = (await client.get("/Messages", params={"pageSize": 1})).json()
+        target.ids["message"] = page["messages"][0]["id"]
+
+
+def read_requests(target: Target, auth: str) -> dict[str, bytes]:
+    p = target.prefix
+    ids = target.ids or {
+        "op10": "comms_operation_01h9krwprkeee8fzqspvwy6nq8",
+        "op10k": "comms_operation_01h9krwprkeee8fzqspvwy6nq8",
+        "message": "comms_message_01h9krwprkeee8fzqspvwy6nq8",
+    }
+    return {
+        "list": raw_request("GET", f"{p}/Messages?pageSize=50", auth),
+        "message": raw_request("GET", f"{p}/Messages/{ids['message']}", auth),
+        "op10": raw_request("GET", f"{p}/Messages/Operations/{ids['op10']}", auth),
+        "op10k": raw_request("GET", f"{p}/Messages/Operations/{ids['op10k']}", auth),
+    }
+
+
+# The run.
+
+
+@dataclass
+class Figures:
+    """Every round's value of every (metric, target)."""
+
+    values: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def add(self, metric: str, target: str, value: float) -> None:
+        self.values.setdefault((metric, target), []).append(value)
+
+
+METRICS = [
+    ("post1 req/s", "req/s", True),
+    ("post1 CPU ms/req", "ms", False),
+    ("post10k p50 ms", "ms", False),
+    ("post10k p99 ms", "ms", False),
+    ("list req/s", "req/s", True),
+    ("message req/s", "req/s", True),
+    ("op10 req/s", "req/s", True),
+    ("op10k req/s", "req/s", True),
+    ("startup s", "s", False),
+    ("idle RSS MB", "MB", False),
+]
+
+
+async def one_round(
+    targets: list[Target], credentials: Credentials, figures: Figures, args: argparse.Namespace
 ) -> None:
-    for _ in tickets:
-        times.append(await timed_post(client, body))
-
-
-async def post_concurrently(client: httpx.AsyncClient, body: bytes, total: int) -> list[float]:
-    tickets = iter(range(total))  # shared: the workers take requests until none are left
-    times: list[float] = []
-    async with asyncio.TaskGroup() as group:
-        for _ in range(CONCURRENCY):
-            group.create_task(post_worker(client, body, tickets, times))
-    return times
-
-
-async def measure_small(client: httpx.AsyncClient, server_pid: int, total: int) -> Throughput:
-    body = send_body(1)
-    await post_concurrently(client, body, SMALL_WARMUP)
-    meter = CpuMeter({"server": server_pid})
-    times = await post_concurrently(client, body, total)
-    cpu = meter.read()
-    return Throughput(
-        total, total / cpu.wall_s, percentile(times, 0.5), percentile(times, 0.99), cpu
-    )
-
-
-async def bench_database(kind: str, runs: int, total: int) -> Result:
-    credentials = Credentials.new()
-    with tempfile.TemporaryDirectory(prefix="opencomms-bench-") as temp:
-        workdir = Path(temp)
-        async with (
-            database(kind, workdir) as url,
-            server(url, workdir, credentials, worker=False) as running,
-            api_client(running.base_url, credentials, CONCURRENCY) as client,
-        ):
-            base_url, pid = running.base_url, running.pid
-            print(f"[{kind}] server on {base_url} (pid {pid}); {runs} runs of {RECIPIENTS:,}")
-            big = await measure_big(client, pid, runs)
-            print(
-                f"[{kind}] {RECIPIENTS:,} recipients: p50 {big.p50_ms:.1f} ms, "
-                f"p99 {big.p99_ms:.1f} ms, max {big.max_ms:.1f} ms"
+    auth = base64.b64encode(f"{credentials.account_sid}:{credentials.auth_token}".encode())
+    token = auth.decode()
+    post1 = send_body(1)
+    post10k = send_body(BIG)
+    for target in targets:
+        workdir = target.workdir
+        small = raw_request("POST", f"{target.prefix}/Messages", token, post1)
+        result = await load(target, small, workdir, connections=CONNECTIONS, seconds=args.seconds)
+        figures.add("post1 req/s", target.name, result["per_second"])
+        figures.add("post1 CPU ms/req", target.name, result["server_cpu_ms"])
+    for target in targets:
+        big = raw_request("POST", f"{target.prefix}/Messages", token, post10k)
+        await load(target, big, target.workdir, connections=1, count=2)  # warm-up
+        result = await load(target, big, target.workdir, connections=1, count=args.big_runs)
+        figures.add("post10k p50 ms", target.name, result["p50_ms"])
+        figures.add("post10k p99 ms", target.name, result["p99_ms"])
+    for name in ("list", "message", "op10", "op10k"):
+        for target in targets:
+            request = read_requests(target, token)[name]
+            result = await load(
+                target, request, target.workdir, connections=CONNECTIONS, seconds=args.seconds
             )
-            small = await measure_small(client, pid, total)
-            print(f"[{kind}] 1 recipient x {CONCURRENCY} clients: {small.per_second:.0f} req/s")
-    return Result(kind, big, small)
+            figures.add(f"{name} req/s", target.name, result["per_second"])
 
 
-# Report.
+async def startups(targets: list[Target], figures: Figures, rounds: int) -> None:
+    """Fresh starts: seconds to healthy, then RSS after a second of idling."""
+    for _ in range(rounds):
+        for target in targets:
+            await stop(target)
+            figures.add("startup s", target.name, await start(target))
+            await asyncio.sleep(1.0)
+            figures.add("idle RSS MB", target.name, target.rss_mb())
 
 
-def cpu_note(cpu: CpuUse, requests: int) -> str:
-    server_s, client_s = cpu.seconds["server"], cpu.seconds["client"]
-    return (
-        f"server {server_s / requests * 1000:.2f} ms CPU/req "
-        f"({server_s / cpu.wall_s:.0%} of a core), "
-        f"client {client_s / requests * 1000:.2f} ms CPU/req "
-        f"({client_s / cpu.wall_s:.0%} of a core)"
-    )
+def opencomms_target(kind: str, url: str, workdir: Path, credentials: Credentials) -> Target:
+    def command(port: int) -> list[str]:
+        return [
+            *opencomms_command(), "serve", "--no-worker", "--host", HOST, "--port", str(port),
+            "--database-url", url,
+        ]  # fmt: skip
+
+    return Target(f"opencomms-{kind}", "/v1", command, server_env(credentials), workdir)
 
 
-def print_summary(results: list[Result], runs: int) -> None:
-    header = (
-        f"{'database':<11}{'10k p50':>10}{'10k p99':>10}{'10k max':>10}{'p99/goal':>10}"
-        f"{'1-rcpt req/s':>14}{'p50':>9}{'p99':>9}"
-    )
-    print(
-        f"\nSummary (10k: {runs} runs after {WARMUP_RUNS} warm-ups; "
-        f"1-recipient: {CONCURRENCY} concurrent clients; times in ms)"
-    )
+def prism_target(cli: Path, workdir: Path) -> Target:
+    def command(port: int) -> list[str]:
+        return [str(cli), "mock", str(SPEC), "-h", HOST, "-p", str(port), "-v", "error"]
+
+    return Target("prism", "", command, dict(os.environ), workdir)
+
+
+@asynccontextmanager
+async def targets_running(
+    kinds: list[str], credentials: Credentials, workdir: Path
+) -> AsyncIterator[list[Target]]:
+    targets: list[Target] = []
+    cli = ensure_prism()
+    if cli is not None:
+        targets.append(prism_target(cli, workdir))
+    async with AsyncExitStack() as stack:
+        for kind in kinds:
+            url = await stack.enter_async_context(database(kind, workdir / kind))
+            targets.append(opencomms_target(kind, url, workdir / kind, credentials))
+        try:
+            for target in targets:
+                await start(target)
+            yield targets
+        finally:
+            for target in targets:
+                await stop(target)
+
+
+def print_table(figures: Figures, names: list[str]) -> None:
+    print("\nmedian [min-max] over rounds; ratio = OpenComms / Prism (req/s: higher is better)")
+    header = f"{'figure':<18}" + "".join(f"{n:>30}" for n in names)
     print(header)
     print("-" * len(header))
-    for r in results:
-        print(
-            f"{r.database:<11}{r.big.p50_ms:>10.1f}{r.big.p99_ms:>10.1f}{r.big.max_ms:>10.1f}"
-            f"{r.big.p99_ms / GOAL_P99_MS:>9.2f}x{r.small.per_second:>14.0f}"
-            f"{r.small.p50_ms:>9.1f}{r.small.p99_ms:>9.1f}"
-        )
-    print(
-        f"\nGoal: p99 < {GOAL_P99_MS:.0f} ms for {RECIPIENTS:,} recipients "
-        "(p99/goal < 1.00x meets it)."
-    )
-    for r in results:
-        print(f"  {r.database}: 10k sends: {cpu_note(r.big.cpu, runs)}")
-        print(f"  {r.database}: 1-recipient: {cpu_note(r.small.cpu, r.small.requests)}")
+    for metric, _, _ in METRICS:
+        cells = []
+        prism = figures.values.get((metric, "prism"))
+        for name in names:
+            values = figures.values.get((metric, name))
+            if not values:
+                cells.append(f"{'-':>30}")
+                continue
+            median = statistics.median(values)
+            cell = f"{median:,.2f} [{min(values):,.1f}-{max(values):,.1f}]"
+            if prism and name != "prism":
+                cell += f" {median / statistics.median(prism):.2f}x"
+            cells.append(f"{cell:>30}")
+        print(f"{metric:<18}" + "".join(cells))
 
 
-def print_client_cost() -> None:
-    start = time.perf_counter()
-    body = send_body(RECIPIENTS)
-    built_ms = (time.perf_counter() - start) * 1000
-    print(
-        f"Client: the {RECIPIENTS:,}-recipient body ({len(body) / 1024:.0f} KiB) takes "
-        f"{built_ms:.1f} ms to build; it is built once and the bytes are reused."
-    )
+async def run(args: argparse.Namespace) -> None:
+    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
+    credentials = Credentials.new()
+    figures = Figures()
+    print(load_average())
+    with tempfile.TemporaryDirectory(prefix="opencomms-accept-") as temp:
+        workdir = Path(temp)
+        for kind in kinds:
+            (workdir / kind).mkdir()
+        async with targets_running(kinds, credentials, workdir) as targets:
+            for target in targets:
+                if not target.is_prism:
+                    await fill(target, credentials, args.messages)
+            for number in range(1, args.rounds + 1):
+                print(f"round {number} of {args.rounds} ({load_average()})")
+                await one_round(targets, credentials, figures, args)
+            await startups(targets, figures, args.rounds)
+            names = [t.name for t in targets]
+    print_table(figures, names)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--runs", type=int, default=30, help="timed 10k-recipient sends")
-    parser.add_argument("--requests", type=int, default=SMALL_TOTAL, help="1-recipient sends")
-    args = parser.parse_args()
-    if args.runs < 1 or args.requests < CONCURRENCY:
-        parser.error(f"--runs must be >= 1 and --requests >= {CONCURRENCY}")
-    return args
-
-
-async def run(kinds: list[str], runs: int, total: int) -> list[Result]:
-    return [await bench_database(kind, runs, total) for kind in kinds]
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per throughput figure")
+    parser.add_argument("--big-runs", type=int, default=BIG_RUNS, help="timed 10k sends")
+    parser.add_argument("--messages", type=int, default=1_000_000, help="rows for the reads")
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
-    print_client_cost()
     try:
-        results = asyncio.run(run(kinds, args.runs, args.requests))
+        asyncio.run(run(args))
     except BenchError as error:
         sys.exit(f"benchmark failed: {error}")
-    except (OSError, asyncpg.PostgresError) as error:
-        sys.exit(f"benchmark failed: {error!r}")
-    print_summary(results, args.runs)
 
 
 if __name__ == "__main__":

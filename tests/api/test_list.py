@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
+from opencomms.domain import errors
 from tests.api.conformance import assert_response_conforms
 from tests.api.test_send import send
 
@@ -147,3 +148,18 @@ async def test_operation_list_pages(client: httpx.AsyncClient) -> None:
     listed = [o["id"] for o in first["operations"] + rest["operations"]]
     assert listed == list(reversed(created))
     assert rest["pagination"]["next"] is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/Messages?profile=mem_profile_65094md94gdmsbt695ea8tz98055mk3yvQ%00x",
+        "/v1/Messages?operationId=comms_operation_01h9krwprkeee8fzqspvwy6nq8%00",
+        "/v1/Messages/comms_message_01h9krwprkeee8fzqspvwy6nq8%00",
+    ],
+)
+async def test_a_nul_in_the_path_or_query_is_a_400(client: httpx.AsyncClient, url: str) -> None:
+    # PostgreSQL text cannot hold NUL: this was a 500 there (found by schemathesis).
+    response = await client.get(url)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == errors.INVALID_PARAMETER

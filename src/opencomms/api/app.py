@@ -8,6 +8,7 @@ from opencomms.api.deps import AppState
 from opencomms.api.limits import BodyGuard
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
+from opencomms.store.analyze import StatsKeeper
 from opencomms.store.db import Database
 
 API_PREFIXES = ("/v1", "/preview")  # decision 5: /preview serves the same handlers
@@ -22,7 +23,10 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.opencomms = AppState(
-        db=db, box=SecretBox(settings.secret_key), public_url=settings.public_url
+        db=db,
+        box=SecretBox(settings.secret_key),
+        public_url=settings.public_url,
+        stats=StatsKeeper(db),
     )
     errors.install(app)
     app.include_router(health.router)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from opencomms.api.errors import Unauthorized
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
+from opencomms.store.analyze import StatsKeeper
 from opencomms.store.db import Database
 
 
@@ -49,6 +50,7 @@ class AppState:
     box: SecretBox
     public_url: str | None
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
+    stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
 
 
 async def state(request: Request) -> AppState:

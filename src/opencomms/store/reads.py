@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, select, text
+from sqlalchemy import Row, Select, and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -72,6 +72,16 @@ def _message_where(account_sid: str, f: MessageFilter, dialect: str) -> list[Col
     return where
 
 
+def list_query(
+    dialect: str, account_sid: str, f: MessageFilter, *, before_id: str | None, limit: int
+) -> Select[Any]:
+    """Newest first; `before_id` is the keyset position (ids sort by creation time)."""
+    where = _message_where(account_sid, f, dialect)
+    if before_id is not None:
+        where.append(messages.c.id < before_id)
+    return select(messages).where(and_(*where)).order_by(messages.c.id.desc()).limit(limit)
+
+
 async def list_messages(
     conn: AsyncConnection,
     account_sid: str,
@@ -80,11 +90,7 @@ async def list_messages(
     before_id: str | None,
     limit: int,
 ) -> list[MessageRecord]:
-    """Newest first; `before_id` is the keyset position (ids sort by creation time)."""
-    where = _message_where(account_sid, f, conn.dialect.name)
-    if before_id is not None:
-        where.append(messages.c.id < before_id)
-    query = select(messages).where(and_(*where)).order_by(messages.c.id.desc()).limit(limit)
+    query = list_query(conn.dialect.name, account_sid, f, before_id=before_id, limit=limit)
     return [message_record(row) for row in await conn.execute(query)]
 
 
@@ -162,12 +168,8 @@ async def list_operations(
     return [operation_record(row) for row in await conn.execute(query)]
 
 
-async def operation_stats(
-    conn: AsyncConnection, operation_ids: list[str]
-) -> dict[str, OperationStats]:
-    """Stats for several operations with two aggregate queries."""
-    if not operation_ids:
-        return {}
+def stats_queries(operation_ids: list[str]) -> tuple[Select[Any], Select[Any]]:
+    """Messages by status and attempts, per operation: what operation stats aggregate."""
     counts = (
         select(messages.c.operation_id, messages.c.status, messages.c.unaddressable, func.count())
         .where(messages.c.operation_id.in_(operation_ids))
@@ -178,6 +180,16 @@ async def operation_stats(
         .where(attempts.c.operation_id.in_(operation_ids))
         .group_by(attempts.c.operation_id)
     )
+    return counts, tries
+
+
+async def operation_stats(
+    conn: AsyncConnection, operation_ids: list[str]
+) -> dict[str, OperationStats]:
+    """Stats for several operations with two aggregate queries."""
+    if not operation_ids:
+        return {}
+    counts, tries = stats_queries(operation_ids)
     by_op: dict[str, dict[str, int]] = {op: {} for op in operation_ids}
     unaddressable = dict.fromkeys(operation_ids, 0)
     for op, status, is_unaddressable, count in await conn.execute(counts):

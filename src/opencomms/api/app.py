@@ -6,6 +6,7 @@ from opencomms import __version__
 from opencomms.api import body_check, errors, health, messages, operations
 from opencomms.api.deps import AppState
 from opencomms.api.limits import BodyGuard
+from opencomms.api.requestlog import RequestLog
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -35,5 +36,6 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLog)  # outermost: it sees every answer, refusals included
     body_check.warm_up()
     return app

@@ -79,12 +79,14 @@ async def current_account(request: Request) -> str:
     app: AppState = request.app.state.opencomms
     account_sid = app.verified.get(username, password)
     if account_sid is not None:
+        request.state.account_sid = account_sid  # for the request's log line
         return account_sid
     async with app.db.read() as conn:
         account_sid = await accounts.authenticate(conn, app.box, username, password)
     if account_sid is None:
         raise Unauthorized
     app.verified.put(username, password, account_sid)
+    request.state.account_sid = account_sid
     return account_sid
 
 

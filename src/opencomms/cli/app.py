@@ -2,14 +2,17 @@
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from opencomms import logs
 from opencomms.cli import runtime
 from opencomms.config import DEFAULT_DATABASE_URL
 from opencomms.store.db import DatabaseUrlError
@@ -118,8 +121,20 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    logs.configure()
     try:
         app()
     except (runtime.SchemaOutOfDate, DatabaseUrlError) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {logs.mask(str(error))}")
         raise SystemExit(2) from error
+    except Exception as error:
+        _failed(error)
+
+
+def _failed(error: Exception) -> NoReturn:
+    """A start that fails says why in one masked line: a traceback would show the values
+    in play (database URLs with passwords, sealed auth tokens, SQL parameters)."""
+    first = logs.mask(str(error).splitlines()[0] if str(error) else "")
+    console.print(f"[red]error:[/red] {escape(f'{type(error).__name__}: {first}')}")
+    logging.getLogger("opencomms").debug("failed", exc_info=error)
+    raise SystemExit(1) from None

@@ -1,19 +1,23 @@
 """What the commands do, as async functions the tests can call too."""
 
 import asyncio
+import contextlib
 import gc
+import logging
 import os
 from dataclasses import dataclass
 
-import uvicorn
 from rich.console import Console
 
 from opencomms.api.app import create_app
+from opencomms.cli.server import ConnectionLimits, GracefulServer, server_config
 from opencomms.config import Settings, server_key
 from opencomms.store import accounts
 from opencomms.store import migrate as migrations
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
+
+log = logging.getLogger("opencomms.serve")
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -66,27 +70,37 @@ async def serve(options: ServeOptions, console: Console) -> None:
         public_url=options.public_url,
     )
     await ensure_account(db, SecretBox(settings.secret_key), console)
-    config = uvicorn.Config(
-        create_app(db, settings),
-        host=options.host,
-        port=options.port,
-        log_level=os.environ.get("OPENCOMMS_LOG_LEVEL", "info"),
-        access_log=False,
-        server_header=False,
+    config = server_config(
+        create_app(db, settings), options.host, options.port, ConnectionLimits.from_env()
     )
-    server = uvicorn.Server(config)
+    stop = asyncio.Event()
+    server = GracefulServer(config, on_stop=stop.set)
     # Startup objects live as long as the process: keep them out of every GC pass, so a
     # 10,000-recipient request does not pay for scanning them.
     gc.freeze()
-    stop = asyncio.Event()
     worker = asyncio.create_task(_work(db, stop)) if options.worker else None
     try:
         await server.serve()
     finally:
         stop.set()
-        if worker is not None:
-            await worker
+        await _drain(worker)
         await db.dispose()
+
+
+async def _drain(worker: "asyncio.Task[None] | None") -> None:
+    """Lets the worker finish the hand-offs in hand, for at most the grace period
+    (OPENCOMMS_SHUTDOWN_GRACE seconds, default 30); past it, the worker is cancelled and
+    its leases return to the queue when they expire."""
+    if worker is None:
+        return
+    grace = float(os.environ.get("OPENCOMMS_SHUTDOWN_GRACE") or 30)
+    try:
+        await asyncio.wait_for(asyncio.shield(worker), grace)
+    except TimeoutError:
+        log.warning("worker still busy after %.0fs of grace: stopping it", grace)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
 
 
 async def _work(db: Database, stop: asyncio.Event) -> None:

@@ -32,6 +32,7 @@ from opencomms.api.responses import error_body
 from opencomms.domain import errors
 from opencomms.domain.errors import Problem
 
+_LINGER_SECONDS = 1.0
 _RESERVED_FDS = 64  # database pool, log, listening socket, files of the process
 
 
@@ -100,11 +101,13 @@ class GuardedHttp(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
-        self._in_headers = False
+        self._in_headers = True  # bytes before a request's headers end count against the cap
+        self._busy = False  # a request is being read or answered
+        self._discarding = False  # refused: what the client still sends is dropped
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if len(self.connections) > self.cap:
+        if len(self.connections) > self.cap and not self._evict_idle():
             self.logger.warning("connection refused: %d open connections", len(self.connections))
             self._refuse(_TOO_MANY)
             return
@@ -114,7 +117,23 @@ class GuardedHttp(HttpToolsProtocol):
             self.limits.keep_alive_seconds, self.timeout_keep_alive_handler
         )
 
+    def _evict_idle(self) -> bool:
+        """Closes one connection that waits between requests, to make room for this one:
+        a crowd of idle connections must not lock out clients with work to do."""
+        for other in self.connections:
+            if isinstance(other, GuardedHttp) and other is not self and not other._busy:
+                other.transport.close()
+                self.connections.discard(other)
+                return True
+        return False
+
+    def on_response_complete(self) -> None:
+        self._busy, self._in_headers, self._header_bytes = False, True, 0
+        super().on_response_complete()
+
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self._in_headers:
             self._header_bytes += len(data)
             if self._header_bytes > self.limits.max_header_bytes:
@@ -124,7 +143,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_headers, self._header_bytes = True, 0
+        self._busy = True
         self._arm(self.limits.header_seconds)
 
     def on_headers_complete(self) -> None:
@@ -164,7 +183,15 @@ class GuardedHttp(HttpToolsProtocol):
             self.cycle.disconnected = True  # the app's receive() now sees a disconnect
             self.cycle.message_event.set()
         self.transport.write(response)
-        self.transport.close()
+        # A lingering close: a client still sending would otherwise get a reset, which
+        # throws away the answer before it reads it. Stop writing, drop what still comes,
+        # and close a moment later.
+        self._discarding = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(_LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def server_config(app: Any, host: str, port: int, limits: ConnectionLimits) -> uvicorn.Config:

@@ -16,10 +16,11 @@ def launch(
     *extra: str,
     env: dict[str, str] | None = None,
     open_files: int | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> ServerProcess:
     """Starts a server and waits until it is ready; `open_files` lowers its RLIMIT_NOFILE."""
     port = free_port()
-    sid, token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
+    sid, token = credentials or ("AC" + secrets.token_hex(16), secrets.token_hex(16))
     log = workdir / f"server-{port}.log"
     environment = {
         **os.environ,

@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import body_check, errors, health, messages, operations
+from opencomms.api import body_check, errors, health, messages, operations, ratelimit
 from opencomms.api.deps import AppState
+from opencomms.api.idempotency import Idempotency
 from opencomms.api.limits import BodyGuard
+from opencomms.api.ratelimit import Limits, RateLimit, RateLimiter
 from opencomms.api.requestlog import RequestLog
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
@@ -15,7 +17,7 @@ from opencomms.store.db import Database
 API_PREFIXES = ("/v1", "/preview")  # decision 5: /preview serves the same handlers
 
 
-def create_app(db: Database, settings: Settings) -> FastAPI:
+def create_app(db: Database, settings: Settings, limits: Limits | None = None) -> FastAPI:
     app = FastAPI(
         title="OpenComms",
         version=__version__,
@@ -28,13 +30,17 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         box=SecretBox(settings.secret_key),
         public_url=settings.public_url,
         stats=StatsKeeper(db),
+        limiter=RateLimiter(db, limits or Limits.from_env()),
     )
     errors.install(app)
+    ratelimit.install(app)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+    app.add_middleware(Idempotency)
+    app.add_middleware(RateLimit)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLog)  # outermost: it sees every answer, refusals included
     body_check.warm_up()

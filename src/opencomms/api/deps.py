@@ -5,15 +5,19 @@ import binascii
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from opencomms.api.errors import Unauthorized
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
 from opencomms.store.db import Database
+
+if TYPE_CHECKING:
+    from opencomms.api.ratelimit import RateLimiter
 
 
 class VerifiedCredentials:
@@ -51,6 +55,7 @@ class AppState:
     public_url: str | None
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
+    limiter: "RateLimiter | None" = None  # per-account rate limits, when any is set
 
 
 async def state(request: Request) -> AppState:
@@ -58,8 +63,31 @@ async def state(request: Request) -> AppState:
     return app_state
 
 
-def _basic_credentials(request: Request) -> tuple[str, str]:
-    header = request.headers.get("authorization", "")
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """The (username, password) of an HTTP Basic `Authorization` header, if it is one."""
+    try:
+        return _decode_basic(header)
+    except Unauthorized:
+        return None
+
+
+async def authenticate(app: AppState, header: str) -> str | None:
+    """The Account SID an `Authorization` header authenticates as, or None."""
+    credentials = basic_credentials(header)
+    if credentials is None:
+        return None
+    username, password = credentials
+    account_sid = app.verified.get(username, password)
+    if account_sid is not None:
+        return account_sid
+    async with app.db.read() as conn:
+        account_sid = await accounts.authenticate(conn, app.box, username, password)
+    if account_sid is not None:
+        app.verified.put(username, password, account_sid)
+    return account_sid
+
+
+def _decode_basic(header: str) -> tuple[str, str]:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         raise Unauthorized
@@ -75,19 +103,29 @@ def _basic_credentials(request: Request) -> tuple[str, str]:
 
 async def current_account(request: Request) -> str:
     """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
-    username, password = _basic_credentials(request)
-    app: AppState = request.app.state.opencomms
-    account_sid = app.verified.get(username, password)
-    if account_sid is not None:
-        request.state.account_sid = account_sid  # for the request's log line
-        return account_sid
-    async with app.db.read() as conn:
-        account_sid = await accounts.authenticate(conn, app.box, username, password)
+    known: str | None = getattr(request.state, "account_sid", None)
+    if known is not None:
+        return known  # a middleware (rate limits, idempotency) authenticated it already
+    account_sid = await authenticate(
+        request.app.state.opencomms, request.headers.get("authorization", "")
+    )
     if account_sid is None:
         raise Unauthorized
-    app.verified.put(username, password, account_sid)
-    request.state.account_sid = account_sid
+    request.state.account_sid = account_sid  # for the request's log line
     return account_sid
+
+
+async def account_of_scope(scope: Scope) -> str | None:
+    """For middlewares: the request's account, authenticated once and kept for the route."""
+    state = scope.setdefault("state", {})
+    known: str | None = state.get("account_sid")
+    if known is not None:
+        return known
+    header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
+    account = await authenticate(scope["app"].state.opencomms, header.decode("latin-1"))
+    if account is not None:
+        state["account_sid"] = account
+    return account
 
 
 Account = Annotated[str, Depends(current_account)]

@@ -9,8 +9,10 @@ from fastapi.responses import RedirectResponse
 
 from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
-from opencomms.api.deps import Account, BaseUrl, State
+from opencomms.api.deps import Account, AppState, BaseUrl, State
+from opencomms.api.idempotency import record_in
 from opencomms.api.presenters import operation_uri
+from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain import errors
@@ -83,7 +85,9 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
         body, prepared = await asyncio.to_thread(check_send, raw)
     else:
         body, prepared = check_send(raw)
+    await _spend_recipients(app, account, len(prepared.recipients))
     operation_id = ids.operation_id()
+    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
     async with app.db.write() as conn:
         await sends.insert_send(
             conn,
@@ -94,9 +98,18 @@ async def send_messages(request: Request, account: Account, app: State, base: Ba
             sender=body.get("from"),
             now=now_ms(),
         )
+        await record_in(conn, request, response)  # the 202 and its key commit together
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    return response
+
+
+async def _spend_recipients(app: AppState, account: str, count: int) -> None:
+    if app.limiter is None:
+        return
+    decision = await app.limiter.spend(account, RECIPIENTS, count)
+    if decision is not None and not decision.allowed:
+        raise RateLimited(decision, "recipients this minute")
 
 
 @router.get("/Messages")

@@ -208,3 +208,29 @@ sender_pool_operations = Table(
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_sender_pool_operations_account_id", "account_sid", "id"),
 )
+
+# Idempotency keys (decision 11): a POST's first answer, kept 24 hours per account and key.
+# `status` is NULL while the first request is still in flight (until `locked_until`).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("headers", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("locked_until", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
+)
+
+# Rate limits shared by every API process (GCRA): the theoretical arrival time, in
+# microseconds, of each account's limiter.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("tat", BigInteger, nullable=False),
+)

@@ -30,6 +30,7 @@ from opencomms.store.db import Database
 
 _US = 1_000_000
 REQUESTS = "requests"
+_UNCOUNTED = frozenset({"/healthz", "/readyz"})  # probes: no account's business
 RECIPIENTS = "recipients"
 
 
@@ -172,7 +173,7 @@ class RateLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state.opencomms if scope["type"] == "http" else None
         limiter = state.limiter if state is not None else None
-        if limiter is None or not limiter.limits(REQUESTS):
+        if limiter is None or not limiter.limits(REQUESTS) or scope["path"] in _UNCOUNTED:
             await self.app(scope, receive, send)
             return
         account = await account_of_scope(scope)

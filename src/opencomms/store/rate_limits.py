@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 _SPEND = text(
     """
     INSERT INTO rate_limits AS r (account_sid, name, tat)
-    VALUES (:account, :name, :now + :cost)
+    VALUES (:account, :name, CAST(:now AS BIGINT) + CAST(:cost AS BIGINT))
     ON CONFLICT (account_sid, name) DO UPDATE
-        SET tat = GREATEST(r.tat, :now) + :cost
-        WHERE GREATEST(r.tat, :now) + :cost - :now <= :window
+        SET tat = GREATEST(r.tat, CAST(:now AS BIGINT)) + CAST(:cost AS BIGINT)
+        WHERE GREATEST(r.tat, CAST(:now AS BIGINT)) + CAST(:cost AS BIGINT)
+            - CAST(:now AS BIGINT) <= CAST(:window AS BIGINT)
     RETURNING tat
     """
 )

@@ -189,3 +189,15 @@ async def test_a_nineteen_megabyte_body_does_not_stall_the_loop(
         assert responses[0].status_code == status
         assert all(response.status_code == 200 for response in responses[1:])
     assert stall < MAX_PARSE_STALL_S, f"the loop stalled {stall * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize("count", [12, 10_001])
+async def test_junk_recipients_of_every_type_are_a_400(
+    client: httpx.AsyncClient, count: int
+) -> None:
+    # Found by schemathesis: past 10,000 items, items of any JSON type must still be refused.
+    junk: list[Any] = [None, 0, False, "AAA", [None], {"address": 0, "channel": "PHONE"}, PHONE]
+    raw = orjson.dumps({"to": (junk * (count // len(junk) + 1))[:count], "content": {"text": "x"}})
+    response = await post_raw(client, raw)
+    assert response.status_code == 400
+    assert contexts(response)

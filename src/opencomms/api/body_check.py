@@ -78,7 +78,6 @@ def _schema_problems(body: Any) -> list[Problem]:
     if limit is not None and len(recipients) > limit:
         message = f"at most {limit} recipients are allowed ({len(recipients)} given)"
         problems.append(Problem(errors.INVALID_PARAMETER, message, "$.to"))
-        recipients = recipients[:1]
     item_schema = _recipient_schema()
     item = _recipient_validator()
     for index, recipient in enumerate(recipients):

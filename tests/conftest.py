@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from opencomms.api.app import create_app
+from opencomms.clock import now_ms
 from opencomms.config import Settings
-from opencomms.store import accounts, migrate
+from opencomms.store import accounts, inventory, migrate
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
 
@@ -83,8 +84,11 @@ def box() -> SecretBox:
 
 
 async def new_account(db: Database, box: SecretBox) -> NewCredential:
+    """An account with the default sandbox senders, as `opencomms accounts create` makes."""
     async with db.write() as conn:
-        return await accounts.create_account(conn, box)
+        created = await accounts.create_account(conn, box)
+        await inventory.give_defaults(conn, created.sid, now_ms())
+        return created
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ FORBIDDEN = {
         "fastapi",
     ),
     "dispatch": ("opencomms.api", "opencomms.cli", "fastapi", "starlette"),
+    "services": ("opencomms.api", "opencomms.cli", "opencomms.dispatch", "fastapi", "starlette"),
     "api": ("opencomms.cli", "opencomms.dispatch"),
 }
 

@@ -6,6 +6,7 @@ pagination over ids is ordered by age.
 """
 
 import os
+import re
 import secrets
 import time
 
@@ -56,3 +57,12 @@ def api_key_sid() -> str:
 def new_secret() -> str:
     """A 32-hex secret: auth tokens and API key secrets look like Twilio's."""
     return secrets.token_hex(16)
+
+
+def is_well_formed(value: str, prefix: str) -> bool:
+    """True for an id of the spec's shape with this prefix, exactly (the spec's own patterns
+    are unanchored at the end, so they let any tail through)."""
+    return value.startswith(prefix) and _ID_TAIL.fullmatch(value, len(prefix)) is not None
+
+
+_ID_TAIL = re.compile(r"[0-7][a-hjkmnpqrstv-z0-9]{25,34}")

@@ -66,7 +66,7 @@ async def test_pages_are_stable_under_concurrent_inserts(client: httpx.AsyncClie
 
 async def test_filters(client: httpx.AsyncClient) -> None:
     tagged = {
-        "from": {"address": "rbm_agent", "channel": "RCS"},
+        "from": {"address": "opencomms_sandbox_agent", "channel": "RCS"},
         "to": recipients(2),
         "content": {"text": "x"},
         "tags": {"region": "EMEA", "campaign": "BUY"},
@@ -74,7 +74,13 @@ async def test_filters(client: httpx.AsyncClient) -> None:
     first = (await send(client, tagged)).json()["operationId"]
     second = (
         await send(
-            client, {"to": recipients(3), "content": {"text": "y"}, "tags": {"region": "APAC"}}
+            client,
+            {
+                "from": {"address": "+15005550006", "channel": "SMS"},
+                "to": recipients(3),
+                "content": {"text": "y"},
+                "tags": {"region": "APAC"},
+            },
         )
     ).json()["operationId"]
     assert len(await list_ids(client)) == 5

@@ -6,7 +6,13 @@ from typing import Any
 import httpx
 import pytest
 
+from opencomms.domain.channels import ChannelType
+from opencomms.domain.senders import DeclaredSender, sender_id
+from opencomms.store.accounts import NewCredential
+from opencomms.store.db import Database
+from opencomms.store.tables import senders as senders_table
 from tests.api.conformance import assert_conforms, assert_response_conforms, send_examples
+from tests.dispatch.helpers import make_pool
 
 SIMPLE = {"to": [{"address": "+14153902337", "channel": "PHONE"}], "content": {"text": "Hi"}}
 SCHEDULED_EXAMPLE = "SendAScheduledSms"
@@ -53,9 +59,42 @@ async def test_accepts_and_answers_with_every_location(client: httpx.AsyncClient
     assert operation["stats"]["queued"] == 1
 
 
+def _named_field(example: dict[str, Any]) -> str | None:
+    sender = example.get("from") or {}
+    for key, field in (("senderId", "senderId"), ("address", "address"), ("senderPoolId", None)):
+        if key in sender:
+            return f"$.from.{field or key}"
+    return None
+
+
 @pytest.mark.parametrize("name", sorted(send_examples()))
-async def test_every_spec_example_is_accepted(client: httpx.AsyncClient, name: str) -> None:
-    response = await send(client, send_examples()[name])
+async def test_every_spec_example_gets_what_its_data_demands(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """The examples name senders this account does not have: refused on that field."""
+    example = send_examples()[name]
+    response = await send(client, example)
+    named = _named_field(example)
+    if named is not None:
+        assert response.status_code == 400, response.text
+        assert (21212, named) in problems(response)
+        return
+    assert response.status_code == 202, response.text
+
+
+@pytest.mark.parametrize("name", sorted(send_examples()))
+async def test_every_spec_example_is_accepted_from_declared_senders(
+    db: Database, account: NewCredential, client: httpx.AsyncClient, name: str
+) -> None:
+    example = copy.deepcopy(send_examples()[name])
+    sender = example.get("from") or {}
+    if "address" in sender:
+        await declare(db, account.sid, sender["channel"], sender["address"])
+    if "senderId" in sender:
+        sender["senderId"] = sender_id(account.sid, "SMS", "+15005550006")
+    if "senderPoolId" in sender:
+        sender["senderPoolId"] = await make_pool(db, account=account.sid)
+    response = await send(client, example)
     if name == SCHEDULED_EXAMPLE:
         # Its sendAt is years ahead; the 30-day rule of decision 7 refuses it.
         assert response.status_code == 400
@@ -63,7 +102,32 @@ async def test_every_spec_example_is_accepted(client: httpx.AsyncClient, name: s
         return
     assert response.status_code == 202, response.text
     messages = await messages_of(client, response.json()["operationId"])
-    assert len(messages) == len(send_examples()[name]["to"])
+    assert len(messages) == len(example["to"])
+    for message in messages:
+        assert_conforms(
+            message["from"],
+            "MessageSender" if "senderPoolId" not in sender else "MessageSenderAndPool",
+        )
+
+
+async def declare(db: Database, account_sid: str, channel: str, address: str) -> None:
+    """A sender of this account, as a `[[senders]]` entry would make it."""
+    record = DeclaredSender(ChannelType(channel), address, "sandbox").record(account_sid)
+    async with db.write() as conn:
+        await conn.execute(
+            senders_table.insert().values(
+                id=record.id,
+                account_sid=account_sid,
+                channel=channel,
+                address=address,
+                route="sandbox",
+                mps=0,
+                status="ACTIVATED",
+                tags="{}",
+                created_at=0,
+                updated_at=0,
+            )
+        )
 
 
 async def test_preview_prefix_serves_the_same_api(client: httpx.AsyncClient) -> None:
@@ -197,7 +261,7 @@ async def test_liquid_tags_are_checked_after_rendering(client: httpx.AsyncClient
 
 async def test_enums_are_accepted_in_any_case(client: httpx.AsyncClient) -> None:
     body = {
-        "from": {"address": "+14153901002", "channel": "sms"},
+        "from": {"address": "+15005550006", "channel": "sms"},
         "to": [{"address": "+14153902337", "channel": "phone"}],
         "content": {"text": "x"},
     }

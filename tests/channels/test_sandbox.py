@@ -14,8 +14,8 @@ from opencomms.channels import (
     TransientDeliveryError,
     UnknownChannel,
     create,
-    routes_for,
 )
+from opencomms.channels.registry import RouteConfig, SandboxOptions, build_routes, sandbox_route
 from opencomms.channels.sandbox import CARRIER_CONGESTION
 
 CHANNELS = ["SMS", "RCS", "WHATSAPP"]
@@ -132,9 +132,11 @@ async def test_close_drops_pending_receipts_but_query_still_answers() -> None:
     assert received == []
 
 
-async def test_registry_creates_the_sandbox_for_every_route_channel() -> None:
-    channel = create("sandbox", delay=1.0)
-    assert isinstance(channel, Channel)
-    assert routes_for("sandbox", channel) == dict.fromkeys(["RCS", "SMS", "WHATSAPP"], channel)
-    with pytest.raises(UnknownChannel):
-        create("carrier-pigeon")
+async def test_registry_builds_one_channel_per_configured_route() -> None:
+    routes = build_routes([sandbox_route(delay=1.0), sandbox_route(name="second")])
+    assert set(routes) == {"sandbox", "second"}
+    assert all(isinstance(c, Channel) for c in routes.values())
+    assert routes["sandbox"] is not routes["second"]
+    assert routes["second"].name == "second"
+    with pytest.raises(UnknownChannel, match="carrier-pigeon"):
+        create(RouteConfig("coo", "carrier-pigeon", SandboxOptions()))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
 from opencomms.api import wire
@@ -18,17 +19,25 @@ from opencomms.channels import (
     ReceiptSink,
     SandboxChannel,
     SendResult,
-    registry,
 )
 from opencomms.clock import now_ms
 from opencomms.dispatch import Dispatcher, WorkerConfig
 from opencomms.domain.send import prepare
-from opencomms.store import sends
+from opencomms.domain.senders import SENDER_POOL_PREFIX, derived_id
+from opencomms.store import accounts, inventory, sends
+from opencomms.store.accounts import SecretBox
 from opencomms.store.codec import loads
 from opencomms.store.db import Database
 from opencomms.store.operation_status import Facts, aggregate
 from opencomms.store.reads import operation_stats
-from opencomms.store.tables import attempts, messages, operations
+from opencomms.store.senders import for_account
+from opencomms.store.tables import (
+    attempts,
+    messages,
+    operations,
+    sender_pool_senders,
+    sender_pools,
+)
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -52,21 +61,59 @@ def body(*addresses: str, text: str = "Hello", **extra: Any) -> dict[str, Any]:
     }
 
 
+async def ensure_account(conn: AsyncConnection, sid: str = ACCOUNT) -> None:
+    """The test account, with the default sandbox senders, as `serve` would make it."""
+    if not await accounts.account_exists(conn, sid):
+        await accounts.create_account(conn, SecretBox("test"), sid=sid)
+        await inventory.give_defaults(conn, sid, now_ms())
+
+
+async def make_pool(
+    db: Database, channels: tuple[str, ...] = ("SMS", "RCS", "WHATSAPP"), account: str = ACCOUNT
+) -> str:
+    """A sender pool of the account's default senders of these channels; returns its id."""
+    pool_id = derived_id(SENDER_POOL_PREFIX, account, *channels, str(now_ms()))
+    async with db.write() as conn:
+        await ensure_account(conn, account)
+        members = [s for s in await for_account(conn, account) if s.channel in channels]
+        now = now_ms()
+        await conn.execute(
+            sender_pools.insert().values(
+                id=pool_id,
+                account_sid=account,
+                name="test",
+                tags="{}",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for member in members:
+            await conn.execute(
+                sender_pool_senders.insert().values(
+                    pool_id=pool_id, sender_id=member.id, account_sid=account, created_at=now
+                )
+            )
+    return pool_id
+
+
 async def send(db: Database, request: dict[str, Any], *, now: int | None = None) -> str:
     """Stores a send exactly as POST /v1/Messages does; returns the operation id."""
     wire.normalize_enums(request)
-    prepared = prepare(wire.send_command(request), datetime.now(UTC))
-    operation_id = ids.operation_id()
+    command = wire.send_command(request)
     async with db.write() as conn:
-        await sends.insert_send(
-            conn,
-            account_sid=ACCOUNT,
-            operation_id=operation_id,
-            prepared=prepared,
-            content=request["content"],
-            sender=request.get("from"),
-            now=now if now is not None else now_ms(),
-        )
+        await ensure_account(conn)
+        available = await sends.account_senders(conn, ACCOUNT, command.sender)
+    prepared = prepare(command, available, datetime.now(UTC))
+    operation_id = ids.operation_id()
+    await sends.write_send(
+        db,
+        account_sid=ACCOUNT,
+        operation_id=operation_id,
+        prepared=prepared,
+        content=request["content"],
+        sender=request.get("from"),
+        now=now if now is not None else now_ms(),
+    )
     return operation_id
 
 
@@ -81,7 +128,11 @@ def dispatcher(
     channel = sandbox or SandboxChannel(clock=clock)
     settings = WorkerConfig(**{"worker_id": "w-test", **config})
     return Dispatcher(
-        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: rand
+        db,
+        {"sandbox": channel},
+        settings,
+        clock=clock,
+        rand=lambda: rand,
     )
 
 
@@ -180,7 +231,11 @@ def dispatcher_on(
 ) -> Dispatcher:
     settings = WorkerConfig(**{"worker_id": "w-test", **config})
     return Dispatcher(
-        db, registry.routes_for("sandbox", channel), settings, clock=clock, rand=lambda: 1.0
+        db,
+        {"sandbox": channel},
+        settings,
+        clock=clock,
+        rand=lambda: 1.0,
     )
 
 

@@ -11,17 +11,17 @@ from tests.dispatch.helpers import (
     body,
     dispatcher,
     drain,
+    make_pool,
     message_rows,
     send,
 )
-
-POOL = {"senderPoolId": "comms_senderpool_01h9krwprkeee8fzqspvwy6nq8"}
 
 
 async def test_pool_tries_rcs_then_sms(db: Database) -> None:
     clock = FakeClock()
     sandbox = SandboxChannel(clock=clock)
-    op = await send(db, body("+15005550030", **{"from": POOL}), now=clock.now)
+    pool = {"senderPoolId": await make_pool(db)}
+    op = await send(db, body("+15005550030", **{"from": pool}), now=clock.now)
     [row] = await message_rows(db, op)
     assert row["channel"] == "RCS"  # the planned first route
     async with dispatcher(db, clock, sandbox=sandbox) as worker:
@@ -29,7 +29,7 @@ async def test_pool_tries_rcs_then_sms(db: Database) -> None:
     [row] = await message_rows(db, op)
     rcs, sms = await attempt_rows(db, row["id"])
     assert (rcs["sender"]["channel"], rcs["status"], rcs["error_code"]) == ("RCS", "FAILED", 61337)
-    assert rcs["sender"]["senderPoolId"] == POOL["senderPoolId"]
+    assert rcs["sender"]["senderPoolId"] == pool["senderPoolId"]
     assert (sms["sender"]["channel"], sms["status"], sms["error_code"]) == (
         "SMS",
         "DELIVERED",
@@ -57,17 +57,22 @@ async def test_connected_addresses_are_tried_in_order(db: Database) -> None:
         await drain(worker)
     [row] = await message_rows(db, op)
     attempts = await attempt_rows(db, row["id"])
-    assert [(a["recipient"][0]["address"], a["status"], a["error_code"]) for a in attempts] == [
-        ("+15005550001", "FAILED", 21211),
-        ("+15005550004", "FAILED", 21610),
-        ("+14155550100", "DELIVERED", None),
+    # Channel priority first (RCS before SMS), then the addresses in the order given.
+    tried = [
+        (a["channel"], a["recipient"][0]["address"], a["status"], a["error_code"]) for a in attempts
+    ]
+    assert tried == [
+        ("RCS", "+15005550001", "FAILED", 21211),
+        ("RCS", "+15005550004", "FAILED", 21610),
+        ("RCS", "+14155550100", "DELIVERED", None),
     ]
     assert (row["status"], row["attempt_count"]) == ("DELIVERED", 3)
 
 
 async def test_every_route_refusing_fails_with_the_last_error(db: Database) -> None:
     clock = FakeClock()
-    op = await send(db, body("+15005550004", **{"from": POOL}), now=clock.now)
+    pool = {"senderPoolId": await make_pool(db)}
+    op = await send(db, body("+15005550004", **{"from": pool}), now=clock.now)
     async with dispatcher(db, clock) as worker:
         await drain(worker)
     [row] = await message_rows(db, op)

@@ -34,11 +34,12 @@ async def test_a_message_goes_queued_sent_delivered(db: Database) -> None:
     assert row["status"] == "DELIVERED"
     assert loads(row["content"]) == {"text": "Hi Ada!"}
     assert (row["attempt_count"], row["next_attempt_at"], row["lease_owner"]) == (1, None, None)
-    assert (row["error_code"], row["channel"]) == (None, "SMS")
+    assert (row["error_code"], row["channel"]) == (None, "RCS")  # RCS before SMS
     [attempt] = await attempt_rows(db, row["id"])
     assert attempt["status"] == "DELIVERED"
     assert attempt["sender"] == loads(row["sender"])
-    assert attempt["sender"]["channel"] == "SMS" and attempt["sender"]["senderId"]
+    assert attempt["sender"]["channel"] == "RCS" and attempt["sender"]["senderId"]
+    assert attempt["sender"]["address"] == "opencomms_sandbox_agent"
     assert attempt["recipient"] == [{"address": "+14155550100", "channel": "PHONE"}]
     assert attempt["attempted_at"] == clock.now
     [delivery] = sandbox.inbox.for_message(row["id"])
@@ -64,7 +65,8 @@ async def test_scripted_outcomes_end_in_their_status(
 ) -> None:
     clock = FakeClock()
     sandbox = SandboxChannel(clock=clock)
-    op = await send(db, body(address), now=clock.now)
+    sms_only = {"address": "+15005550006", "channel": "SMS"}  # one route: no fallback
+    op = await send(db, body(address, **{"from": sms_only}), now=clock.now)
     async with dispatcher(db, clock, sandbox=sandbox) as worker:
         await drain(worker)
     [row] = await message_rows(db, op)

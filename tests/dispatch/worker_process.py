@@ -7,16 +7,18 @@ import asyncio
 import signal
 import sys
 
-from opencomms.dispatch import WorkerConfig, run_worker
+from opencomms.config import load_settings
+from opencomms.dispatch import run_worker
 from opencomms.store.db import open_database
 
 
 async def main(url: str) -> None:
+    settings = load_settings(database_url=url)
     db = open_database(url)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        await run_worker(db, WorkerConfig.from_env(), stop)
+        await run_worker(db, settings.worker, stop, settings.routes)
     finally:
         await db.dispose()
 

@@ -3,8 +3,18 @@
 from fastapi import FastAPI
 
 from opencomms import __version__
-from opencomms.api import body_check, errors, health, messages, operations, ratelimit
+from opencomms.api import (
+    body_check,
+    errors,
+    health,
+    messages,
+    operations,
+    ratelimit,
+    sender_pools,
+    senders,
+)
 from opencomms.api.deps import AppState
+from opencomms.api.fast_path import FastPath
 from opencomms.api.idempotency import Idempotency
 from opencomms.api.limits import BodyGuard
 from opencomms.api.ratelimit import Limits, RateLimit, RateLimiter
@@ -29,6 +39,7 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         db=db,
         box=SecretBox(settings.secret_key),
         public_url=settings.public_url,
+        settings=settings,
         stats=StatsKeeper(db),
         limiter=RateLimiter(db, limits or Limits.from_env()),
     )
@@ -39,6 +50,10 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         # Operations first: "/Messages/Operations" must not be taken for a message id.
         app.include_router(operations.router, prefix=prefix)
         app.include_router(messages.router, prefix=prefix)
+        app.include_router(senders.router, prefix=prefix)
+        app.include_router(sender_pools.router, prefix=prefix)
+    # Added first, so it runs inside the guards added after it.
+    app.add_middleware(FastPath, state=app.state.opencomms)
     app.add_middleware(Idempotency)
     app.add_middleware(RateLimit)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)

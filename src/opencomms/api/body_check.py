@@ -91,6 +91,22 @@ def _schema_problems(body: Any) -> list[Problem]:
     return problems
 
 
+def check_request(path: str, method: str, body: Any) -> list[Problem]:
+    """Every way a request body breaks its operation's schema in the spec, with paths."""
+    return _check(spec.request_body(path, method), spec.request_validator(path, method), body)
+
+
+def _check(schema: dict[str, Any], validator: Any, body: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in validator.iter_errors(body):
+        if len(problems) < _EXPLAINED:
+            problems.extend(_translate(error, body, "$", schema))
+        else:
+            where = json_path("$", list(error.instance_path))
+            problems.append(Problem(errors.INVALID_PARAMETER, _short(error.message), where))
+    return problems
+
+
 def warm_up() -> None:
     """Compiles the validators now: compiling holds the interpreter for a while, which must
     not happen inside the first request."""
@@ -119,7 +135,9 @@ def _explained(validator: Any, instance: Any, prefix: str, schema: Any) -> list[
     ]
 
 
-def _translate(error: Any, root_instance: Any, prefix: str, root_schema: Any) -> list[Problem]:
+def _translate(
+    error: Any, root_instance: Any, prefix: str, root_schema: dict[str, Any]
+) -> list[Problem]:
     kind = type(error.kind).__name__
     path = list(error.instance_path)
     where = json_path(prefix, path)
@@ -202,3 +220,16 @@ def _translate_in(error: Any, instance: Any, where: str, branch: dict[str, Any])
         branches = _walk(branch, error.schema_path)
         return explain_one_of(branches, _at(instance, path), json_path(where, path))
     return _translate(error, instance, where, branch)
+
+
+def nul_problems(body: Any, where: str = "$") -> list[Problem]:
+    """Strings holding NUL, which PostgreSQL text cannot store or compare: refused up front."""
+    if isinstance(body, str):
+        if "\x00" in body:
+            return [Problem(errors.INVALID_PARAMETER, "must not contain NUL characters", where)]
+        return []
+    if isinstance(body, list):
+        return [p for i, item in enumerate(body) for p in nul_problems(item, f"{where}[{i}]")]
+    if isinstance(body, dict):
+        return [p for key, item in body.items() for p in nul_problems(item, f"{where}.{key}")]
+    return []

@@ -3,7 +3,6 @@
 import base64
 import binascii
 import hashlib
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,6 +10,9 @@ from fastapi import Depends, Request
 from starlette.types import Scope
 
 from opencomms.api.errors import Unauthorized
+from opencomms.api.ttl_cache import TtlCache
+from opencomms.config import Settings
+from opencomms.domain.routing import AccountSenders
 from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -28,24 +30,20 @@ class VerifiedCredentials:
     """
 
     def __init__(self, ttl: float = 30.0, size: int = 10_000) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._entries: dict[bytes, tuple[str, float]] = {}
+        self._cache: TtlCache[bytes, str] = TtlCache(ttl, size)
 
     @staticmethod
     def _key(username: str, password: str) -> bytes:
         return hashlib.sha256(f"{username}:{password}".encode()).digest()
 
     def get(self, username: str, password: str) -> str | None:
-        entry = self._entries.get(self._key(username, password))
-        if entry is None or entry[1] < time.monotonic():
-            return None
-        return entry[0]
+        return self._cache.get(self._key(username, password))
 
     def put(self, username: str, password: str, account_sid: str) -> None:
-        if len(self._entries) >= self.size:
-            self._entries.clear()
-        self._entries[self._key(username, password)] = (account_sid, time.monotonic() + self.ttl)
+        self._cache.put(self._key(username, password), account_sid)
+
+
+ACCOUNT_SENDERS_TTL = 5.0  # seconds an account's sender list is reused by the accept path
 
 
 @dataclass(frozen=True)
@@ -53,9 +51,13 @@ class AppState:
     db: Database
     box: SecretBox
     public_url: str | None
+    settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
     limiter: "RateLimiter | None" = None  # per-account rate limits, when any is set
+    account_senders: TtlCache[str, AccountSenders] = field(
+        default_factory=lambda: TtlCache(ACCOUNT_SENDERS_TTL)
+    )
 
 
 async def state(request: Request) -> AppState:
@@ -71,7 +73,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
 
 
-async def authenticate(app: AppState, header: str) -> str | None:
+async def authenticate_header(app: AppState, header: str) -> str | None:
     """The Account SID an `Authorization` header authenticates as, or None."""
     credentials = basic_credentials(header)
     if credentials is None:
@@ -103,12 +105,16 @@ def _decode_basic(header: str) -> tuple[str, str]:
 
 async def current_account(request: Request) -> str:
     """The Account SID the request authenticates as (Account SID or API key, HTTP Basic)."""
+    return await authenticate(request.app.state.opencomms, request)
+
+
+async def authenticate(app: AppState, request: Request) -> str:
+    """The request's account; raises Unauthorized. A middleware (rate limits, idempotency)
+    may have authenticated it already."""
     known: str | None = getattr(request.state, "account_sid", None)
     if known is not None:
-        return known  # a middleware (rate limits, idempotency) authenticated it already
-    account_sid = await authenticate(
-        request.app.state.opencomms, request.headers.get("authorization", "")
-    )
+        return known
+    account_sid = await authenticate_header(app, request.headers.get("authorization", ""))
     if account_sid is None:
         raise Unauthorized
     request.state.account_sid = account_sid  # for the request's log line
@@ -122,7 +128,7 @@ async def account_of_scope(scope: Scope) -> str | None:
     if known is not None:
         return known
     header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
-    account = await authenticate(scope["app"].state.opencomms, header.decode("latin-1"))
+    account = await authenticate_header(scope["app"].state.opencomms, header.decode("latin-1"))
     if account is not None:
         state["account_sid"] = account
     return account
@@ -134,7 +140,11 @@ State = Annotated[AppState, Depends(state)]
 
 async def base_url(request: Request) -> str:
     """Scheme, host and API prefix (`/v1` or `/preview`) as the caller used them."""
-    configured = request.app.state.opencomms.public_url
+    return public_base(request.app.state.opencomms, request)
+
+
+def public_base(app: AppState, request: Request) -> str:
+    configured = app.public_url
     root = configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
     prefix = "/preview" if request.url.path.startswith("/preview") else "/v1"
     return root + prefix

@@ -1,6 +1,7 @@
 """Every failure becomes an answer in the spec's error shape; nothing leaks as a bare 500."""
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from fastapi import FastAPI
@@ -117,14 +118,29 @@ async def _unexpected(_request: Request, exc: Exception) -> Response:
     return response
 
 
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(ValidationFailed, _validation_failed)
-    app.add_exception_handler(RequestValidationError, _request_invalid)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(Unauthorized, _unauthorized)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(BodyTooLarge, _too_large)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+# Most specific first: `render` takes the first entry the exception is an instance of.
+HANDLERS: list[tuple[type[Exception], Handler]] = [
+    (ValidationFailed, _validation_failed),
+    (RequestValidationError, _request_invalid),
+    (NotFound, _not_found),
+    (Unauthorized, _unauthorized),
+    (HTTPException, _http_error),
+    (BodyTooLarge, _too_large),
     # Handled here, not by the catch-all: the catch-all re-raises into the server's log.
-    for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError):
-        app.add_exception_handler(kind, _store_failure)
-    app.add_exception_handler(Exception, _unexpected)
+    *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError)),
+    (Exception, _unexpected),
+]
+
+
+def install(app: FastAPI) -> None:
+    for kind, handler in HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def render(request: Request, exc: Exception) -> Response:
+    """The answer for an exception raised outside the framework's handling (the fast path)."""
+    for kind, handler in HANDLERS:
+        if isinstance(exc, kind):
+            return await handler(request, exc)
+    raise exc  # unreachable: Exception is the last entry

@@ -3,11 +3,14 @@
 import re
 from datetime import datetime
 
+from opencomms import ids
 from opencomms.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from opencomms.clock import to_ms
 from opencomms.domain import errors
 from opencomms.domain.errors import Problem, ValidationFailed
-from opencomms.domain.records import MessageFilter, OperationFilter
+from opencomms.domain.records import MessageFilter, OperationFilter, SenderFilter
+from opencomms.domain.sender_pools import PoolFilter
+from opencomms.domain.senders import SenderStatus
 from opencomms.domain.status import MessageStatus, OperationStatus
 
 _TAGS = re.compile(r"^(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}$")
@@ -16,6 +19,11 @@ _SESSION_ID = re.compile(r"^comms_session_[a-hjkmnpqrstv-z0-9]{26,34}")
 _PROFILE_ID = re.compile(r"^mem_profile_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 _CHANNELS = ("SMS", "RCS", "WHATSAPP")
 _MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP", "INBOUND")
+# The spec's SenderCommunicationChannel: PUSH is valid and matches no sender OpenComms has.
+_SENDER_CHANNELS = ("SMS", "RCS", "EMAIL", "WHATSAPP", "PUSH")
+_SENDER_STATUSES = tuple(s.value for s in SenderStatus)
+# The spec's OperationStatus for SenderPool operations (no SCHEDULED).
+_POOL_OPERATION_STATUSES = ("PROCESSING", "COMPLETED", "CANCELED")
 
 
 class _Parser:
@@ -126,5 +134,42 @@ def operation_filter(start: str | None, end: str | None, status: str | None) -> 
     start_ms, end_ms = parser.dates(start, end, ordered=False)
     statuses = tuple(s.value for s in OperationStatus)
     result = OperationFilter(start_ms, end_ms, parser.choice("status", status, statuses))
+    parser.done()
+    return result
+
+
+def sender_filter(
+    channel: str | None, status: str | None, start: str | None, end: str | None
+) -> SenderFilter:
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    result = SenderFilter(
+        channel=parser.choice("channel", channel, _SENDER_CHANNELS),
+        status=parser.choice("status", status, _SENDER_STATUSES),
+        start=start_ms,
+        end=end_ms,
+    )
+    parser.done()
+    return result
+
+
+def pool_filter(start: str | None, end: str | None, operation_id: str | None) -> PoolFilter:
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    if operation_id is not None and not ids.is_well_formed(operation_id, ids.OPERATION_PREFIX):
+        parser.fail("operationId", f"operationId '{operation_id}' is not well-formed")
+        operation_id = None
+    result = PoolFilter(start_ms, end_ms, operation_id)
+    parser.done()
+    return result
+
+
+def pool_operation_filter(
+    start: str | None, end: str | None, status: str | None
+) -> OperationFilter:
+    parser = _Parser()
+    start_ms, end_ms = parser.dates(start, end)
+    chosen = parser.choice("status", status, _POOL_OPERATION_STATUSES)
+    result = OperationFilter(start_ms, end_ms, chosen)
     parser.done()
     return result

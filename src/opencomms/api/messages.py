@@ -10,22 +10,56 @@ from fastapi.responses import RedirectResponse
 from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
-from opencomms.api.idempotency import record_in
 from opencomms.api.presenters import operation_uri
 from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
-from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, prepare
+from opencomms.domain.routing import AccountSenders, SenderSpec
+from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, SendCommand, prepare
 from opencomms.store import reads, sends
 from opencomms.templating import budget
 
 router = APIRouter(tags=["Messages"])
 
 
-# Bodies past this size, or with Liquid tags or filters, are parsed and checked on a thread:
-# a 20 MB body or 10,000 trial renders would otherwise hold the event loop for seconds.
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
+        ) from error
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
+        )
+    return body
+
+
+def accepted(
+    operation_id: str, base: str, resources: str, location: str | None = None
+) -> JSONResponse:
+    """A 202 with the body and every header of decision 1; `location` is the operation's URI
+    when it is not a Message Operation."""
+    location = location or operation_uri(base, operation_id)
+    body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
+    headers = {
+        "Location": location,
+        "operation-location": location,
+        "operation-id": operation_id,
+        "resource-location": resources,
+    }
+    return JSONResponse(body, status_code=202, headers=headers)
+
+
+# Bodies past this size, or with Liquid tags or filters, are parsed and checked on a thread.
 _INLINE_BODY_BYTES = 16 * 1024
 _COSTLY_MARKUP = (b"{%", b"|")
 
@@ -44,33 +78,32 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def accepted(operation_id: str, base: str, resources: str) -> JSONResponse:
-    """A 202 with the body and every header of decision 1."""
-    location = operation_uri(base, operation_id)
-    body = wire.dump(wire.Accepted(operation_id=operation_id, operation_location=location))
-    headers = {
-        "Location": location,
-        "operation-location": location,
-        "operation-id": operation_id,
-        "resource-location": resources,
-    }
-    return JSONResponse(body, status_code=202, headers=headers)
-
-
-def check_send(raw: bytes) -> tuple[dict[str, Any], PreparedSend]:
-    """The body parsed and checked; raises ValidationFailed with every problem."""
+def check_body(raw: bytes) -> tuple[dict[str, Any], SendCommand, list[Problem]]:
+    """The body parsed, schema-checked and made a command (its problems kept for later)."""
     body = parse_json_object(raw)
     wire.normalize_enums(body)
+    problems = body_check.check_send_request(body)
+    refused = frozenset(p.context for p in problems if p.context)
+    return body, wire.send_command(body, refused), problems
+
+
+def check_command(
+    command: SendCommand, available: AccountSenders, problems: list[Problem]
+) -> tuple[PreparedSend, list[Problem]]:
+    """The domain checks and trial renders; raises ValidationFailed with every problem."""
+    prepared = None
     with budget.shared_pool():
-        problems = body_check.check_send_request(body)
-        refused = frozenset(p.context for p in problems if p.context)
         try:
-            prepared = prepare(wire.send_command(body, refused))
+            prepared = prepare(command, available)
         except ValidationFailed as failed:
-            problems += failed.problems
-    if problems:
+            problems = problems + failed.problems
+    if problems or prepared is None:
         raise ValidationFailed(problems[:MAX_PROBLEMS])
-    return body, prepared
+    return prepared, problems
+
+
+async def _off_loop(costly: bool, func: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(func, *args) if costly else func(*args)
 
 
 def is_costly(raw: bytes) -> bool:
@@ -80,28 +113,53 @@ def is_costly(raw: bytes) -> bool:
 @router.post("/Messages", status_code=202)
 async def send_messages(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
+    return await accept_send(request, account, app, base)
+
+
+async def available_senders(app: AppState, account: str, spec: SenderSpec | None) -> AccountSenders:
+    """The account's senders, read once per `ACCOUNT_SENDERS_TTL`: they change only when
+    the configuration is synced, at start. Pool members, which the API changes, are read
+    every time a pool is used."""
+    cached = app.account_senders.get(account)
+    if cached is not None and (spec is None or spec.pool_lookup is None):
+        return cached
+    async with app.db.read() as conn:
+        available = await sends.account_senders(conn, account, spec)
+    app.account_senders.put(account, AccountSenders(available.senders))
+    return available
+
+
+async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
+    """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
     raw = await request.body()
-    if is_costly(raw):
-        body, prepared = await asyncio.to_thread(check_send, raw)
-    else:
-        body, prepared = check_send(raw)
+    # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
+    # body or 10,000 trial renders would otherwise hold the event loop for seconds.
+    costly = is_costly(raw)
+    body, command, problems = await _off_loop(costly, check_body, raw)
+    available = await available_senders(app, account, command.sender)
+    prepared, problems = await _off_loop(costly, check_command, command, available, problems)
     await _spend_recipients(app, account, len(prepared.recipients))
+    if any(s.mps for s in available.senders):
+        async with app.db.read() as conn:
+            validity = app.settings.worker.validity_seconds
+            where = "$.from" if "from" in body else "$.to"
+            full = await sends.full_senders(conn, prepared, available, validity, where)
+        if full:
+            raise ValidationFailed(full)
     operation_id = ids.operation_id()
-    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
-    async with app.db.write() as conn:
-        await sends.insert_send(
-            conn,
-            account_sid=account,
-            operation_id=operation_id,
-            prepared=prepared,
-            content=body["content"],
-            sender=body.get("from"),
-            now=now_ms(),
-        )
-        await record_in(conn, request, response)  # the 202 and its key commit together
+    await sends.write_send(
+        app.db,
+        account_sid=account,
+        operation_id=operation_id,
+        prepared=prepared,
+        content=body["content"],
+        sender=body.get("from"),
+        now=now_ms(),
+    )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return response
+    # With an Idempotency-Key, the middleware records this answer once it is sent.
+    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
 
 
 async def _spend_recipients(app: AppState, account: str, count: int) -> None:

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import re
 
 import orjson
 
@@ -10,6 +11,7 @@ from opencomms.domain.errors import Problem, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")  # every id this API issues; nothing else reaches SQL
 
 
 def encode(before_id: str | None) -> str:
@@ -24,7 +26,7 @@ def decode(token: str | None) -> str | None:
         padded = token + "=" * (-len(token) % 4)
         value = orjson.loads(base64.urlsafe_b64decode(padded))
         before = value["before"]
-        if before is None or isinstance(before, str):
+        if before is None or (isinstance(before, str) and _ID.fullmatch(before)):
             return before
     except (binascii.Error, ValueError, KeyError, TypeError):
         pass

@@ -6,7 +6,10 @@ from opencomms.api import wire
 from opencomms.clock import rfc3339
 from opencomms.domain import errors
 from opencomms.domain.records import AttemptRecord, MessageRecord, OperationRecord, OperationStats
+from opencomms.domain.resolve import Pairing
 from opencomms.domain.send import render_content
+from opencomms.domain.sender_pools import PoolOperationRecord, SenderPoolRecord
+from opencomms.domain.senders import SenderRecord
 
 
 def _to(recipient: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,6 +99,54 @@ def operation(record: OperationRecord, stats: OperationStats) -> wire.Operation:
             undelivered=stats.count("UNDELIVERED"),
             failed=stats.count("FAILED"),
             canceled=stats.count("CANCELED"),
+        ),
+        created_at=rfc3339(record.created_at) or "",
+        updated_at=rfc3339(record.updated_at) or "",
+    )
+
+
+def sender(record: SenderRecord) -> wire.Sender:
+    return wire.Sender(
+        id=record.id,
+        display_name=record.display_name,
+        address=record.address,
+        channel=record.channel.value,
+        status=record.status.value,
+        tags=record.tags,
+        created_at=rfc3339(record.created_at) or "",
+        updated_at=rfc3339(record.updated_at) or "",
+    )
+
+
+def pairing(found: Pairing) -> wire.ResolvedPair:
+    return wire.ResolvedPair(
+        from_=wire.ResolvedFrom(
+            sender_id=found.sender.id,
+            display_name=found.sender.display_name,
+            address=found.sender.address,
+            channel=found.sender.channel.value,
+        ),
+        to=wire.ResolvedTo(address=found.to.address, channel=found.to.channel),
+        priority=found.priority,
+    )
+
+
+def sender_pool(record: SenderPoolRecord) -> wire.SenderPool:
+    return wire.SenderPool(
+        id=record.id,
+        name=record.name,
+        tags=record.tags,
+        created_at=rfc3339(record.created_at) or "",
+        updated_at=rfc3339(record.updated_at) or "",
+    )
+
+
+def sender_pool_operation(record: PoolOperationRecord) -> wire.SenderPoolOperation:
+    return wire.SenderPoolOperation(
+        id=record.id,
+        status=record.status,
+        stats=wire.SenderPoolOperationStats(
+            total=record.total, queued=record.queued, created=record.created, failed=record.failed
         ),
         created_at=rfc3339(record.created_at) or "",
         updated_at=rfc3339(record.updated_at) or "",

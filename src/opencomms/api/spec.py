@@ -78,6 +78,25 @@ def _compiled(schema: dict[str, Any]) -> Any:
 
 
 @cache
+def request_body(path: str, method: str) -> dict[str, Any]:
+    """An operation's request schema with the components its `$ref`s point into.
+
+    One change, to ResolveSenders: its pool form does not forbid `senderAddresses`, so a body
+    of the addresses form would match both forms of its `oneOf` and be refused whatever it
+    held. The pool form is made to exclude it, as the two forms' titles mean.
+    """
+    schema = copy.deepcopy(request_schema(path, method))
+    if (path, method) == ("/Senders/Resolve", "post"):
+        schema["oneOf"][0]["not"] = {"required": ["senderAddresses"]}
+    return _with_components(schema)
+
+
+@cache
+def request_validator(path: str, method: str) -> Any:
+    return jsonschema_rs.Draft202012Validator(request_body(path, method))
+
+
+@cache
 def validator(name: str) -> Any:
     """A validator for a named request schema or component schema."""
     if name == "SendMessagesRequest":

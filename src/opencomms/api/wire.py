@@ -184,3 +184,101 @@ class OperationList(Wire):
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(by_alias=True, mode="json")
+
+
+_ENUM_FIELDS = frozenset({"channel", "status"})
+
+
+def upper_enum_fields(value: Any) -> None:
+    """Upper-cases, anywhere in a Senders or SenderPools body, the `channel` and `status`
+    fields and the `filterIn` lists (decision 4). Those bodies hold no free text under
+    these names, unlike a message's content."""
+    if isinstance(value, list):
+        for item in value:
+            upper_enum_fields(item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key in _ENUM_FIELDS and isinstance(item, str):
+            value[key] = item.upper()
+        elif key == "filterIn" and isinstance(item, list):
+            value[key] = [c.upper() if isinstance(c, str) else c for c in item]
+        else:
+            upper_enum_fields(item)
+
+
+class ResourceAccepted(Wire):
+    resource_id: str
+    resource_location: str
+
+
+class Sender(Wire):
+    id: str
+    display_name: str | None
+    address: str
+    channel: str
+    status: str
+    tags: dict[str, str]
+    created_at: str
+    updated_at: str
+
+
+class SenderList(Wire):
+    senders: list[Sender]
+    pagination: Pagination
+
+
+class ResolvedFrom(Wire):
+    sender_id: str
+    display_name: str | None
+    address: str
+    channel: str
+
+
+class ResolvedTo(Wire):
+    address: str
+    channel: str
+
+
+class ResolvedPair(Wire):
+    from_: ResolvedFrom = Field(alias="from")
+    to: ResolvedTo
+    priority: int
+
+
+class ResolveResults(Wire):
+    results: list[ResolvedPair]
+
+
+class SenderPool(Wire):
+    id: str
+    name: str
+    tags: dict[str, str]
+    created_at: str
+    updated_at: str
+
+
+class SenderPoolList(Wire):
+    sender_pools: list[SenderPool]
+    pagination: Pagination
+
+
+class SenderPoolOperationStats(Wire):
+    total: int
+    queued: int
+    created: int
+    failed: int
+
+
+class SenderPoolOperation(Wire):
+    id: str
+    status: str
+    stats: SenderPoolOperationStats
+    created_at: str
+    updated_at: str
+
+
+class SenderPoolOperationList(Wire):
+    operations: list[SenderPoolOperation]
+    pagination: Pagination

@@ -11,7 +11,16 @@ from opencomms.channels.base import (
     SendResult,
     TransientDeliveryError,
 )
-from opencomms.channels.registry import KINDS, ChannelKind, UnknownChannel, create, routes_for
+from opencomms.channels.options import RouteOptions
+from opencomms.channels.registry import (
+    KINDS,
+    ChannelKind,
+    RouteConfig,
+    UnknownChannel,
+    build_routes,
+    create,
+    register,
+)
 from opencomms.channels.sandbox import Delivery, SandboxChannel, SandboxInbox
 
 __all__ = [
@@ -25,11 +34,14 @@ __all__ = [
     "PermanentDeliveryError",
     "Receipt",
     "ReceiptSink",
+    "RouteConfig",
+    "RouteOptions",
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
     "TransientDeliveryError",
     "UnknownChannel",
+    "build_routes",
     "create",
-    "routes_for",
+    "register",
 ]

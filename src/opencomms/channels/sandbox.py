@@ -24,6 +24,7 @@ from opencomms.channels.base import (
 )
 from opencomms.clock import now_ms
 from opencomms.domain import errors
+from opencomms.domain.channels import ChannelType
 
 CARRIER_CONGESTION = 30017  # Twilio's code for a carrier that is temporarily overloaded
 
@@ -81,7 +82,7 @@ def check_send(channel: str, to: str, attempt: int) -> None:
     if number in _REFUSED:
         code, message = _REFUSED[number]
         raise PermanentDeliveryError(code, message)
-    if number == _NO_RCS and channel == "RCS":
+    if number == _NO_RCS and channel == ChannelType.RCS:
         raise PermanentDeliveryError(errors.RCS_NOT_ENABLED, "The recipient is not RCS capable")
     if number == _FLAKY and attempt <= _FLAKY_FAILURES:
         raise TransientDeliveryError(CARRIER_CONGESTION, "Carrier network congestion")
@@ -99,8 +100,6 @@ def scripted_receipts(to: str, external_id: str) -> list[Receipt]:
 
 
 class SandboxChannel:
-    name = "sandbox"
-
     def __init__(
         self,
         *,
@@ -108,7 +107,9 @@ class SandboxChannel:
         latency: float = 0.0,
         inbox: SandboxInbox | None = None,
         clock: Callable[[], int] = now_ms,
+        name: str = "sandbox",
     ) -> None:
+        self.name = name  # the route it plays
         self.delay_ms = int(delay * 1000)
         self.latency = latency  # seconds each send takes, as a network round trip would
         self.inbox = inbox if inbox is not None else SandboxInbox()

@@ -1,18 +1,20 @@
-"""What the commands do, as async functions the tests can call too."""
+"""What the commands do, as async functions the tests can call too. Each takes the Settings
+built once by the command line (opencomms.config.load_settings)."""
 
 import asyncio
 import contextlib
 import gc
 import logging
 import os
-from dataclasses import dataclass
 
 from rich.console import Console
 
 from opencomms.api.app import create_app
 from opencomms.cli.server import ConnectionLimits, GracefulServer, server_config
-from opencomms.config import Settings, server_key
-from opencomms.store import accounts
+from opencomms.clock import now_ms
+from opencomms.config import Settings, with_key
+from opencomms.domain.senders import SenderRecord
+from opencomms.store import accounts, inventory
 from opencomms.store import migrate as migrations
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
@@ -22,15 +24,6 @@ log = logging.getLogger("opencomms.serve")
 
 class SchemaOutOfDate(RuntimeError):
     """PostgreSQL schemas are migrated deliberately, with `opencomms migrate`."""
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    host: str
-    port: int
-    database_url: str
-    worker: bool
-    public_url: str | None
 
 
 async def open_ready(database_url: str) -> Database:
@@ -44,10 +37,11 @@ async def open_ready(database_url: str) -> Database:
     return db
 
 
-async def ensure_account(db: Database, box: SecretBox, console: Console) -> None:
-    """Makes the environment's account exist, or creates a first one on an empty database."""
-    sid = os.environ.get("OPENCOMMS_ACCOUNT_SID")
-    token = os.environ.get("OPENCOMMS_AUTH_TOKEN")
+async def ensure_account(
+    db: Database, box: SecretBox, settings: Settings, console: Console
+) -> None:
+    """Makes the configured account exist, or creates a first one on an empty database."""
+    sid, token = settings.account_sid, settings.auth_token
     async with db.write() as conn:
         if sid and token:
             if await accounts.account_exists(conn, sid):
@@ -62,28 +56,33 @@ async def ensure_account(db: Database, box: SecretBox, console: Console) -> None
             console.print(f"  OPENCOMMS_AUTH_TOKEN={created.secret}")
 
 
-async def serve(options: ServeOptions, console: Console) -> None:
-    db = await open_ready(options.database_url)
-    settings = Settings(
-        database_url=options.database_url,
-        secret_key=server_key(options.database_url),
-        public_url=options.public_url,
-    )
-    await ensure_account(db, SecretBox(settings.secret_key), console)
+async def sync_senders(db: Database, settings: Settings) -> list[SenderRecord]:
+    """The declared senders (or every account's defaults) made current in the database."""
+    async with db.write() as conn:
+        return await inventory.sync(
+            conn, settings.senders, now_ms(), configured_account=settings.account_sid
+        )
+
+
+async def serve(settings: Settings, console: Console, *, worker: bool = True) -> None:
+    settings = with_key(settings)
+    db = await open_ready(settings.database_url)
+    await ensure_account(db, SecretBox(settings.secret_key), settings, console)
+    await sync_senders(db, settings)
     config = server_config(
-        create_app(db, settings), options.host, options.port, ConnectionLimits.from_env()
+        create_app(db, settings), settings.host, settings.port, ConnectionLimits.from_env()
     )
     stop = asyncio.Event()
     server = GracefulServer(config, on_stop=stop.set)
     # Startup objects live as long as the process: keep them out of every GC pass, so a
     # 10,000-recipient request does not pay for scanning them.
     gc.freeze()
-    worker = asyncio.create_task(_work(db, stop)) if options.worker else None
+    task = asyncio.create_task(_work(db, settings, stop)) if worker else None
     try:
         await server.serve()
     finally:
         stop.set()
-        await _drain(worker)
+        await _drain(task)
         await db.dispose()
 
 
@@ -103,46 +102,60 @@ async def _drain(worker: "asyncio.Task[None] | None") -> None:
             await worker
 
 
-async def _work(db: Database, stop: asyncio.Event) -> None:
-    from opencomms.dispatch import WorkerConfig, run_worker
+async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    from opencomms.dispatch import run_worker
 
-    await run_worker(db, WorkerConfig.from_env(), stop)
+    await run_worker(db, settings.worker, stop, settings.routes)
 
 
-async def work(database_url: str, stop: asyncio.Event) -> None:
-    db = await open_ready(database_url)
+async def work(settings: Settings, stop: asyncio.Event) -> None:
+    db = await open_ready(settings.database_url)
     try:
-        await _work(db, stop)
+        await sync_senders(db, settings)
+        await _work(db, settings, stop)
     finally:
         await db.dispose()
 
 
-async def migrate(database_url: str) -> None:
-    db = open_database(database_url)
+async def migrate(settings: Settings) -> None:
+    db = open_database(settings.database_url)
     try:
         await migrations.upgrade(db)
     finally:
         await db.dispose()
 
 
-async def create_account(database_url: str, friendly_name: str) -> NewCredential:
-    db = await open_ready(database_url)
-    box = SecretBox(server_key(database_url))
+async def create_account(settings: Settings, friendly_name: str) -> NewCredential:
+    settings = with_key(settings)
+    db = await open_ready(settings.database_url)
+    box = SecretBox(settings.secret_key)
     try:
         async with db.write() as conn:
-            return await accounts.create_account(conn, box, friendly_name=friendly_name)
+            created = await accounts.create_account(conn, box, friendly_name=friendly_name)
+            if not settings.senders:
+                await inventory.give_defaults(conn, created.sid, now_ms())
+            return created
     finally:
         await db.dispose()
 
 
 async def create_key(
-    database_url: str, account_sid: str, friendly_name: str
+    settings: Settings, account_sid: str, friendly_name: str
 ) -> NewCredential | None:
-    db = await open_ready(database_url)
+    db = await open_ready(settings.database_url)
     try:
         async with db.write() as conn:
             if not await accounts.account_exists(conn, account_sid):
                 return None
             return await accounts.create_api_key(conn, account_sid, friendly_name)
+    finally:
+        await db.dispose()
+
+
+async def list_senders(settings: Settings) -> list[SenderRecord]:
+    db = await open_ready(settings.database_url)
+    try:
+        async with db.read() as conn:
+            return await inventory.list_all(conn)
     finally:
         await db.dispose()

@@ -32,14 +32,14 @@ from opencomms.clock import now_ms
 from opencomms.dispatch import outcomes
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.outcomes import Decider, Pending
-from opencomms.dispatch.plans import PlanCache
+from opencomms.dispatch.plans import PlanCache, addresses
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
 from opencomms.domain.status import MessageStatus
-from opencomms.store import operation_status, queue, receipts
+from opencomms.store import operation_status, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
@@ -57,7 +57,7 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        channels: Mapping[str, Channel],
+        channels: Mapping[str, Channel],  # by route name
         config: WorkerConfig,
         *,
         clock: Callable[[], int] = now_ms,
@@ -85,6 +85,14 @@ class Dispatcher:
         self._clock = clock
         self._rand = rand
         self._plans = PlanCache()
+        # Paced hand-offs waiting for their slots, sent beside the lanes' next batches.
+        self._paced: set[asyncio.Task[None]] = set()
+        self._deferred = 0  # messages the last claim gave back to the queue until their slot
+        self._rates = pacing.Rates()
+        # A deferred message is due `lead` before its slot, so a claim (at most a poll
+        # interval later) finds it while the slot is still within the horizon.
+        self.pace_lead_ms = int(config.poll_interval * 1000) + 2000
+        self.pace_horizon_ms = self.pace_lead_ms + 1000
 
     @property
     def lease_ms(self) -> int:
@@ -101,6 +109,7 @@ class Dispatcher:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        await self.settle_paced()
         for channel in self._distinct_channels():
             await channel.aclose()
 
@@ -111,29 +120,59 @@ class Dispatcher:
         self.receipts.push(receipt)
 
     async def run_once(self) -> int:
-        """One batch plus the receipts that arrived; returns how many items were handled."""
+        """One batch plus the receipts that arrived; returns how many items were handled
+        (messages deferred to their pacing slot included: more may be due right away)."""
         batch = await self.claim()
+        deferred, self._deferred = self._deferred, 0
         if batch:
             await self.process(batch)
-        return len(batch) + await self.apply_receipts()
+        return len(batch) + deferred + await self.apply_receipts()
 
     async def claim(self) -> list[Claim]:
+        """Leases due messages; those of paced senders get their slot (or wait for it in
+        the queue) in the same transaction."""
+        now = self._clock()
         async with self.db.write() as conn:
-            return await queue.claim(
+            claimed = await queue.claim(
                 conn,
                 owner=self.config.worker_id,
-                now=self._clock(),
+                now=now,
                 lease_ms=self.lease_ms,
                 limit=self.config.batch_size,
             )
+            kept, deferred = await pacing.pace(
+                conn, claimed, now, self.pace_horizon_ms, self.pace_lead_ms, self._rates
+            )
+        self._deferred += deferred
+        return kept
 
     async def process(self, batch: list[Claim]) -> None:
         sending = [c for c in batch if c.status in _SENDING]
         waiting = [c for c in batch if c.status not in _SENDING]
+        now = self._clock()
+        later = [c for c in sending if c.slot is not None and c.slot > now]
+        if later:
+            # Slots a moment ahead are waited for beside the lanes, not in them.
+            task = asyncio.create_task(self._dispatch_paced(later))
+            self._paced.add(task)
+            task.add_done_callback(self._paced.discard)
+            sending = [c for c in sending if c.slot is None or c.slot <= now]
         if sending:
             await self._dispatch(sending)
         if waiting:
             await self.tracker.check_overdue(waiting)
+
+    async def _dispatch_paced(self, claims: list[Claim]) -> None:
+        try:
+            await self._dispatch(sorted(claims, key=lambda c: c.slot or 0))
+        except Exception:
+            # Their leases run out and another claim picks them up again.
+            log.exception("paced hand-offs failed")
+
+    async def settle_paced(self) -> None:
+        """Waits for the paced hand-offs in progress (they end within the horizon)."""
+        while self._paced:
+            await asyncio.gather(*self._paced, return_exceptions=True)
 
     async def apply_receipts(self) -> int:
         """Applies the receipts channels pushed since the last call."""
@@ -176,8 +215,12 @@ class Dispatcher:
         if refused is not None:
             return refused
         plan = self._plans.get(claim.operation_id)
-        routes = plan.routes(claim.recipient)
-        if claim.route_index >= len(routes):
+        steps = plan.steps(claim.plan)
+        if claim.route_index >= len(steps):
+            return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
+        targets = addresses(claim.recipient)
+        step = steps[claim.route_index]
+        if step.to_index >= len(targets):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
         if claim.content is None:
             try:
@@ -187,13 +230,13 @@ class Dispatcher:
             content = dumps(rendered)
         else:
             content, rendered = claim.content, loads(claim.content)
-        route = routes[claim.route_index]
+        to = targets[step.to_index]
         number = claim.attempt_count + 1
-        sender = route.sender
+        sender = step.sender
         outbound = OutboundMessage(
-            claim.id, number, sender.channel, sender.address, route.to.address, rendered
+            claim.id, number, sender.channel, sender.address, to.address, rendered
         )
-        return Pending(claim, plan, routes, number, content, outbound)
+        return Pending(claim, plan, steps, to, number, content, outbound)
 
     async def _start(
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
@@ -213,7 +256,7 @@ class Dispatcher:
             )
             if stale:
                 log.warning("%d attempts left in flight by a lost worker marked FAILED", stale)
-            started = [p.attempt() for p in pending if p.claim.id in owned]
+            started = [p.attempt(p.claim.slot or now) for p in pending if p.claim.id in owned]
             await queue.insert_attempts(conn, started, now)
             moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
             touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
@@ -240,11 +283,16 @@ class Dispatcher:
         return [r for r in results if r is not None]
 
     async def _send_one(self, item: Pending) -> SendResult | DeliveryError:
-        channel = self.channels.get(item.route.sender.channel)
+        route = item.step.sender.route
+        channel = self.channels.get(route)
         if channel is None:
             return PermanentDeliveryError(
-                errors.CANNOT_ROUTE, f"No channel is configured for {item.route.sender.channel}"
+                errors.CANNOT_ROUTE, f"No route named '{route}' is configured"
             )
+        slot = item.claim.slot
+        # Never before the sender's pacing slot (a timer may fire a hair early: look again).
+        while slot is not None and (wait := slot - self._clock()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait / 1000)
         try:
             result = await channel.send(item.outbound)
         except DeliveryError as error:

@@ -10,7 +10,7 @@ from opencomms.channels import (
 )
 from opencomms.dispatch.plans import OperationPlan
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
-from opencomms.domain.routing import Route
+from opencomms.domain.routing import Address, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.store.codec import dumps
 from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite, NewAttempt
@@ -27,33 +27,41 @@ class Pending:
 
     claim: Claim
     plan: OperationPlan
-    routes: list[Route]
+    steps: tuple[Step, ...]  # the message's stored plan
+    to: Address  # the address the current step tries
     number: int  # the attempt about to start
     content: str  # rendered, JSON
     outbound: OutboundMessage
 
     @property
-    def route(self) -> Route:
-        return self.routes[self.claim.route_index]
+    def step(self) -> Step:
+        return self.steps[self.claim.route_index]
 
     @property
     def sender(self) -> str:
-        return self.plan.sender_json(self.route.sender)
+        return self.plan.sender_json(self.step.sender)
 
     def handoff(self) -> Handoff:
         c = self.claim
-        channel = self.route.sender.channel
+        channel = self.step.sender.channel
         return Handoff(
             c.id, c.lease_token, self.number, c.route_index, channel, self.sender, self.content
         )
 
-    def attempt(self) -> NewAttempt:
-        to = self.route.to
+    def attempt(self, attempted_at: int) -> NewAttempt:
         c = self.claim
-        recipient = dumps([{"address": to.address, "channel": to.channel}])
-        channel = self.route.sender.channel
+        recipient = dumps([{"address": self.to.address, "channel": self.to.channel}])
+        sender = self.step.sender
         return NewAttempt(
-            c.id, c.operation_id, c.account_sid, self.number, channel, self.sender, recipient
+            c.id,
+            c.operation_id,
+            c.account_sid,
+            self.number,
+            sender.channel,
+            self.sender,
+            recipient,
+            sender.route,
+            attempted_at,
         )
 
 
@@ -98,11 +106,10 @@ class Decider:
     def _after_permanent(self, item: Pending, error: DeliveryError, now: int) -> MessageWrite:
         """Fallback: the next planned route is tried at once; after the last one, FAILED."""
         following = item.claim.route_index + 1
-        if following >= len(item.routes):
+        if following >= len(item.steps):
             return self._message(item, MessageStatus.FAILED, None, error.code, error.message)
-        route = item.routes[following]
+        step = item.steps[following]
         c = item.claim
-        sender = item.plan.sender_json(route.sender)
         return MessageWrite(
             c.id,
             c.lease_token,
@@ -112,8 +119,9 @@ class Decider:
             None,
             None,
             following,
-            route.sender.channel,
-            sender,
+            step.sender.channel,
+            item.plan.sender_json(step.sender),
+            step.sender.sender_id,
         )
 
     @staticmethod
@@ -135,7 +143,7 @@ class Decider:
             code,
             why,
             c.route_index,
-            item.route.sender.channel,
+            item.step.sender.channel,
             sender,
         )
 

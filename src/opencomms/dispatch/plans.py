@@ -1,25 +1,19 @@
-"""What dispatch needs of an operation, prepared once and cached across batches."""
+"""What dispatch needs of an operation and of a message's stored plan, prepared once and
+cached across batches."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from opencomms.dispatch.render import ContentTemplate
-from opencomms.domain.routing import (
-    Address,
-    Route,
-    Sender,
-    SenderSpec,
-    plan_routes,
-    sender_spec,
-)
-from opencomms.store.codec import dumps
+from opencomms.domain.routing import Address, Sender, Step, sender_spec, step_of
+from opencomms.store.codec import dumps, loads
 
 _CACHE_SIZE = 256
 
 
 def addresses(recipient: dict[str, Any]) -> list[Address]:
-    """A message's stored recipient as the addresses routing may try, in order."""
+    """A message's stored recipient as the addresses its plan indexes, in order."""
     if "addresses" in recipient:
         return [Address(a["address"], a["channel"]) for a in recipient["addresses"]]
     if "address" in recipient:
@@ -30,24 +24,19 @@ def addresses(recipient: dict[str, Any]) -> list[Address]:
 @dataclass
 class OperationPlan:
     content: ContentTemplate
-    sender: SenderSpec | None
-    _shapes: dict[tuple[str, ...], list[tuple[Sender, int]]] = field(default_factory=dict)
+    pool_id: str | None  # shown in every `from` when the send named a pool
+    _steps: dict[str, tuple[Step, ...]] = field(default_factory=dict)
     _sender_json: dict[Sender, str] = field(default_factory=dict)
 
-    def routes(self, recipient: dict[str, Any]) -> list[Route]:
-        """The fallback order: every route tried for this recipient, first to last.
-
-        Routing looks at an address's channel only, never at the address itself, so the plan
-        is worked out once per shape of recipient (the channels of its addresses) and only
-        the addresses are filled in per message: one plan, not one per recipient.
-        """
-        targets = addresses(recipient)
-        shape = tuple(a.channel for a in targets)
-        if shape not in self._shapes:
-            stand_ins = [Address(str(i), channel) for i, channel in enumerate(shape)]
-            planned = plan_routes(self.sender, stand_ins)
-            self._shapes[shape] = [(r.sender, int(r.to.address)) for r in planned]
-        return [Route(sender, targets[index]) for sender, index in self._shapes[shape]]
+    def steps(self, plan: str | None) -> tuple[Step, ...]:
+        """The fallback order decided at accept time (messages.plan), parsed once per
+        distinct plan: recipients of one shape share the same text."""
+        if plan is None:
+            return ()
+        found = self._steps.get(plan)
+        if found is None:
+            found = self._steps[plan] = tuple(step_of(s, self.pool_id) for s in loads(plan))
+        return found
 
     def sender_json(self, sender: Sender) -> str:
         """The `from` JSON of a sender, serialized once per operation."""
@@ -69,7 +58,9 @@ class PlanCache:
     def add(
         self, operation_id: str, content: dict[str, Any], sender: dict[str, Any] | None
     ) -> None:
-        self._plans[operation_id] = OperationPlan(ContentTemplate(content), sender_spec(sender))
+        spec = sender_spec(sender)
+        pool = spec.sender_pool_id if spec is not None and not spec.sender_id else None
+        self._plans[operation_id] = OperationPlan(ContentTemplate(content), pool)
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
 

@@ -26,7 +26,7 @@ log = logging.getLogger("opencomms.dispatch")
 @dataclass
 class ReceiptTracker:
     db: Database
-    channels: Mapping[str, Channel]
+    channels: Mapping[str, Channel]  # by route name
     buffer: ReceiptBuffer
     clock: Callable[[], int]
     recheck_ms: int  # how long a SENT message waits for its receipt before asking
@@ -62,17 +62,17 @@ class ReceiptTracker:
         """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
         async with self.db.read() as conn:
             latest = await receipts.latest_attempts(conn, [c.id for c in claims])
-        by_channel: dict[str, list[Handoff]] = defaultdict(list)
+        by_route: dict[str, list[Handoff]] = defaultdict(list)
         for attempt in latest:
             if attempt.external_id is not None:
                 to = attempt.recipient[0]["address"]
                 handoff = Handoff(
                     attempt.external_id, attempt.channel, to, attempt.number, attempt.attempted_at
                 )
-                by_channel[attempt.channel].append(handoff)
-        answers = [as_row(r) for r in await self._ask(by_channel)]
+                by_route[attempt.route or ""].append(handoff)
+        answers = [as_row(r) for r in await self._ask(by_route)]
         now = self.clock()
-        external_ids = [h.external_id for handoffs in by_channel.values() for h in handoffs]
+        external_ids = [h.external_id for handoffs in by_route.values() for h in handoffs]
         with self.buffer.take(external_ids) as pushed:
             async with self.db.write() as conn:
                 waiting = await receipts.take_unmatched(conn, external_ids)
@@ -80,10 +80,11 @@ class ReceiptTracker:
                 await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
                 await operation_status.refresh(conn, touched, now)
 
-    async def _ask(self, by_channel: dict[str, list[Handoff]]) -> list[Receipt]:
+    async def _ask(self, by_route: dict[str, list[Handoff]]) -> list[Receipt]:
+        """Asks each route about its own hand-offs."""
         found: list[Receipt] = []
-        for channel_type, handoffs in by_channel.items():
-            channel = self.channels.get(channel_type)
+        for route, handoffs in by_route.items():
+            channel = self.channels.get(route)
             if channel is None:
                 continue
             try:

@@ -4,9 +4,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from opencomms.channels import registry
+from opencomms.channels.registry import RouteConfig
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.dispatcher import Dispatcher
 from opencomms.dispatch.wakeup import PgListener, first_of, listen_dsn
@@ -17,10 +18,11 @@ log = logging.getLogger("opencomms.dispatch")
 _PRUNE_EVERY = 600.0  # seconds between sweeps of receipts that never found their attempt
 
 
-def default_dispatcher(db: Database, config: WorkerConfig) -> Dispatcher:
-    """A dispatcher whose every route channel is played by the sandbox."""
-    channel = registry.create("sandbox", delay=config.sandbox_delay, latency=config.sandbox_latency)
-    return Dispatcher(db, registry.routes_for("sandbox", channel), config)
+def default_dispatcher(
+    db: Database, config: WorkerConfig, routes: Sequence[RouteConfig] = (registry.sandbox_route(),)
+) -> Dispatcher:
+    """A dispatcher with a channel for every configured route (by default, the sandbox)."""
+    return Dispatcher(db, registry.build_routes(routes), config)
 
 
 @contextlib.asynccontextmanager
@@ -32,10 +34,15 @@ async def _wakeups(db: Database) -> AsyncIterator[list[asyncio.Event]]:
         yield [listener.event]
 
 
-async def run_worker(db: Database, config: WorkerConfig, stop: asyncio.Event) -> None:
+async def run_worker(
+    db: Database,
+    config: WorkerConfig,
+    stop: asyncio.Event,
+    routes: Sequence[RouteConfig] = (registry.sandbox_route(),),
+) -> None:
     """Dispatches until `stop` is set; the batch in hand is finished before returning."""
     log.info("worker %s started", config.worker_id)
-    async with default_dispatcher(db, config) as dispatcher, _wakeups(db) as wakeups:
+    async with default_dispatcher(db, config, routes) as dispatcher, _wakeups(db) as wakeups:
         await serve(dispatcher, wakeups, stop)
     log.info("worker %s stopped", config.worker_id)
 

@@ -62,3 +62,11 @@ def region_of(address: str) -> str | None:
         return None
     region: str | None = phonenumbers.region_code_for_number(number)
     return region
+
+
+def country_code(address: str) -> str | None:
+    """The country calling code of an E.164 number (`+44...` -> "44"), without parsing."""
+    if not is_e164(address):
+        return None
+    digits = address[1:]
+    return digits[: _country_code_length(digits)]

@@ -79,3 +79,12 @@ class OperationFilter:
     start: int | None = None
     end: int | None = None
     status: str | None = None
+
+
+@dataclass(frozen=True)
+class SenderFilter:
+    channel: str | None = None
+    status: str | None = None
+    start: int | None = None
+    end: int | None = None
+    address: str | None = None  # exact match (Search Senders)

@@ -14,12 +14,15 @@ from urllib.parse import urlsplit
 
 from opencomms.clock import to_ms
 from opencomms.domain import errors, phone, schedule
+from opencomms.domain.channels import AddressChannel
 from opencomms.domain.routing import (
+    AccountSenders,
     Address,
-    FirstSenders,
+    Plan,
+    Planner,
     Sender,
     SenderSpec,
-    display_sender,
+    candidates,
 )
 from opencomms.templating import CompiledTemplate, TemplateError, compile_template
 
@@ -28,7 +31,7 @@ MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 MAX_PROBLEMS = 1000
 _TAG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
-_PHONE_CHANNELS = frozenset({"PHONE", "WHATSAPP"})
+_PHONE_CHANNELS = frozenset({AddressChannel.PHONE, AddressChannel.WHATSAPP})
 
 
 @dataclass(slots=True)
@@ -66,13 +69,13 @@ class PreparedSend:
     recipients: list[Recipient]
     tags: list[dict[str, str]]  # the very same dict for every recipient when tags are static
     send_at: list[int | None]
-    senders: list[Sender | None]  # the first route's sender; None: no route reaches them
+    plans: list[Plan | None]  # the routes each recipient is tried on; None: unaddressable
     requested_sender: Sender  # what to show as `from` where no route exists
     send_at_ms: int | None  # the operation's: the earliest of them
 
     @property
     def all_unaddressable(self) -> bool:
-        return all(sender is None for sender in self.senders)
+        return all(plan is None for plan in self.plans)
 
 
 class _Problems:
@@ -273,23 +276,32 @@ def _schedule(
     return min(t for t in per_recipient if t is not None), per_recipient
 
 
-def prepare(command: SendCommand, now: datetime | None = None) -> PreparedSend:
-    """Checks a send and works out each message; raises ValidationFailed with every problem."""
+def prepare(
+    command: SendCommand,
+    available: AccountSenders = AccountSenders(),
+    now: datetime | None = None,
+) -> PreparedSend:
+    """Checks a send and plans each message's routes among the senders `available`; raises
+    ValidationFailed with every problem."""
     now = now or datetime.now(UTC)
     problems = _Problems()
+    chosen, sender_problems = candidates(command.sender, available)
+    for problem in sender_problems:
+        problems.add(problem.code, problem.message, problem.context)
     _check_static_content(command.content, problems)
     personalizer = _Personalizer(command, problems)
     _check_addresses(command.recipients, problems)
     send_at, per_recipient = _schedule(command, now, problems)
     tags = _check_recipients(command, personalizer, problems)
     problems.raise_if_any()
-    first_sender = FirstSenders(command.sender)
+    assert chosen is not None  # no sender problem was found
+    planner = Planner(chosen)
     return PreparedSend(
         recipients=command.recipients,
         tags=tags,
         send_at=per_recipient,
-        senders=[first_sender(r.addresses) for r in command.recipients],
-        requested_sender=display_sender(command.sender),
+        plans=[planner(r.addresses) for r in command.recipients],
+        requested_sender=chosen.shown,
         send_at_ms=send_at,
     )
 

@@ -49,3 +49,40 @@ class SenderRecord:
     tags: dict[str, str] = field(default_factory=dict)
     created_at: int = 0  # epoch ms
     updated_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredSender:
+    """A `[[senders]]` entry of the config file; `account_sid` None means the bootstrap
+    account (the one `serve` was started for, or the oldest)."""
+
+    channel: ChannelType
+    address: str
+    route: str
+    mps: float = 0.0
+    account_sid: str | None = None
+    display_name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def record(self, account_sid: str) -> SenderRecord:
+        account = self.account_sid or account_sid
+        return SenderRecord(
+            id=sender_id(account, self.channel, self.address),
+            account_sid=account,
+            channel=self.channel,
+            address=self.address,
+            route=self.route,
+            mps=self.mps,
+            display_name=self.display_name,
+            tags=dict(self.tags),
+        )
+
+
+# With no sender declared, every account gets these, on the sandbox route: Twilio's magic
+# test number for SMS and WhatsApp, and a sandbox RCS agent.
+SANDBOX_ROUTE = "sandbox"
+DEFAULT_SENDERS = (
+    DeclaredSender(ChannelType.SMS, "+15005550006", SANDBOX_ROUTE),
+    DeclaredSender(ChannelType.RCS, "opencomms_sandbox_agent", SANDBOX_ROUTE),
+    DeclaredSender(ChannelType.WHATSAPP, "+15005550006", SANDBOX_ROUTE),
+)

@@ -13,6 +13,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from opencomms.store.group_commit import GroupCommitter, Job
+
 _READ_ONLY = "opencomms_read_only"
 
 
@@ -45,6 +47,8 @@ class Database:
     # SQLite has one writer at a time. Queuing this process's writers here, in order,
     # beats letting them collide on the file lock, where the losers sleep and retry.
     _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    # SQLite files: writes that may share a transaction (store/group_commit.py).
+    _group: GroupCommitter | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,28 +72,46 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    async def grouped(self, job: Job) -> Any:
+        """Runs `job(sqlite3_connection)` in a write transaction it may share with other
+        jobs waiting at the same time, one commit for all (SQLite files only); returns its
+        result once committed."""
+        if self._group is None:
+            raise RuntimeError("group commit needs a SQLite database file")
+        return await self._group.run(job)
+
+    @property
+    def can_group(self) -> bool:
+        return self._group is not None
+
     async def dispose(self) -> None:
+        if self._group is not None:
+            await self._group.aclose()
         await self.engine.dispose()
 
 
-def open_database(url: str, *, pool_size: int = 10) -> Database:
+def open_database(url: str, *, pool_size: int | None = None) -> Database:
+    """An engine for the URL. PostgreSQL's pool holds `pool_size` (20) connections and never
+    more: past it requests queue for a connection instead of opening (and closing) a session
+    each, and nothing pings a connection before use (a round trip per request); a
+    connection an error breaks is dropped from the pool when it fails."""
     full_url = normalize_url(url)
     dialect = make_url(full_url).get_backend_name()
     # hide_parameters: a database error must never carry phone numbers, texts or secrets
     # into a log line ("[parameters: ...]").
     if dialect == "sqlite":
+        # Each aiosqlite connection is a thread; one process rarely reads with more at once.
         engine = create_async_engine(
-            full_url, pool_size=pool_size, max_overflow=0, hide_parameters=True
+            full_url, pool_size=pool_size or 10, max_overflow=0, hide_parameters=True
         )
         _configure_sqlite(engine)
-    else:
-        engine = create_async_engine(
-            full_url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
-            hide_parameters=True,
-        )
+        turn = asyncio.Lock()
+        path = make_url(full_url).database
+        group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
+        return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
+    engine = create_async_engine(
+        full_url, pool_size=pool_size or 20, max_overflow=0, hide_parameters=True
+    )
     return Database(engine=engine, dialect=dialect)
 
 

@@ -43,12 +43,16 @@ class Claim:
     recipient: dict[str, Any]
     variables: dict[str, str]
     content: str | None  # rendered content (JSON) once a first attempt rendered it
-    channel: str | None  # the route tried next (planned at accept, moved on by fallback)
+    channel: str | None  # the channel tried next (planned at accept, moved on by fallback)
     sender: str | None  # JSON
-    route_index: int
+    plan: str | None  # JSON: the steps planned at accept (domain.routing.Step.as_json)
+    route_index: int  # the step of `plan` tried next
     attempt_count: int
     lease_token: int
+    sender_id: str | None  # the current step's sender (pacing keys on it)
+    paced_at: int | None  # a pacing slot reserved by an earlier claim
     valid_from: int  # the validity period runs from the send time (scheduled) or creation
+    slot: int | None = None  # the pacing slot (epoch ms) its hand-off must wait for
 
 
 async def claim(
@@ -89,9 +93,12 @@ async def claim(
                     "content",
                     "channel",
                     "sender",
+                    "plan",
                     "route_index",
                     "attempt_count",
                     "lease_token",
+                    "sender_id",
+                    "paced_at",
                 )
             ),
             func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),
@@ -160,7 +167,7 @@ async def start_handoffs(conn: AsyncConnection, rows: Sequence[Handoff], now: in
     sql = (
         "UPDATE messages SET status = 'QUEUED', attempt_count = v.number,"
         " route_index = v.route_index, channel = v.channel, sender = v.sender,"
-        " content = v.content, updated_at = :now"
+        " content = v.content, paced_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
         " AND messages.status IN ('SCHEDULED', 'QUEUED') RETURNING messages.id"
     )
@@ -176,6 +183,8 @@ class NewAttempt:
     channel: str
     sender: str  # JSON
     recipient: str  # JSON
+    route: str
+    attempted_at: int  # the hand-off time: now, or the pacing slot it waits for
 
 
 _NEW_ATTEMPT_COLUMNS = (
@@ -186,6 +195,8 @@ _NEW_ATTEMPT_COLUMNS = (
     ("channel", "text"),
     ("sender", "text"),
     ("recipient", "text"),
+    ("route", "text"),
+    ("attempted_at", "int"),
 )
 
 
@@ -196,8 +207,8 @@ async def insert_attempts(conn: AsyncConnection, rows: Sequence[NewAttempt], now
     names = ", ".join(name for name, _ in _NEW_ATTEMPT_COLUMNS)
     source = _rows_source(conn.dialect.name, _NEW_ATTEMPT_COLUMNS)
     sql = (
-        f"INSERT INTO attempts ({names}, status, attempted_at, updated_at)"
-        f" SELECT {names}, 'QUEUED', :now, :now FROM {source}"
+        f"INSERT INTO attempts ({names}, status, updated_at)"
+        f" SELECT {names}, 'QUEUED', :now FROM {source}"
     )
     await conn.execute(text(sql), {"rows": dumps(list(rows)), "now": now})
 
@@ -231,6 +242,7 @@ class MessageWrite:
     route_index: int
     channel: str | None
     sender: str | None  # JSON
+    sender_id: str | None = None  # set when fallback moves on to another sender
 
 
 _WRITE_COLUMNS = (
@@ -244,6 +256,7 @@ _WRITE_COLUMNS = (
     ("route_index", "int"),
     ("channel", "text"),
     ("sender", "text"),
+    ("sender_id", "text"),
 )
 
 
@@ -253,6 +266,7 @@ async def write_messages(conn: AsyncConnection, rows: Sequence[MessageWrite], no
         "UPDATE messages SET status = v.status, next_attempt_at = v.next_at,"
         " error_code = v.error_code, error_message = v.error_message,"
         " route_index = v.route_index, channel = v.channel, sender = v.sender,"
+        " sender_id = COALESCE(v.sender_id, messages.sender_id), paced_at = NULL,"
         " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
         " AND messages.status = v.expect RETURNING messages.id"

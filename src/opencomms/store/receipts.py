@@ -17,6 +17,7 @@ class LatestAttempt:
     message_id: str
     number: int
     channel: str
+    route: str | None  # the configured route that carried it (None before migration 0003)
     recipient: list[dict[str, str]]
     status: str
     attempted_at: int
@@ -37,6 +38,7 @@ async def latest_attempts(conn: AsyncConnection, message_ids: list[str]) -> list
             r.message_id,
             r.number,
             r.channel,
+            r.route,
             loads(r.recipient),
             r.status,
             r.attempted_at,

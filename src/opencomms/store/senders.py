@@ -3,13 +3,14 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.channels import ChannelType
+from opencomms.domain.records import SenderFilter
 from opencomms.domain.senders import SenderRecord, SenderStatus
 from opencomms.store.codec import dumps, loads
-from opencomms.store.tables import senders
+from opencomms.store.tables import sender_pool_senders, senders
 
 
 def record_of(row: Any) -> SenderRecord:
@@ -83,3 +84,51 @@ async def get(conn: AsyncConnection, account_sid: str, sender_id: str) -> Sender
     stmt = select(senders).where(senders.c.account_sid == account_sid, senders.c.id == sender_id)
     row = (await conn.execute(stmt)).first()
     return record_of(row) if row is not None else None
+
+
+async def list_senders(
+    conn: AsyncConnection,
+    account_sid: str,
+    f: SenderFilter,
+    *,
+    before_id: str | None,
+    limit: int,
+    pool_id: str | None = None,
+) -> list[SenderRecord]:
+    """A page of an account's senders (of one pool, if given), in descending id order: ids are
+    derived, not time-ordered, so this order is only stable, not newest first."""
+    where: list[ColumnElement[bool]] = [senders.c.account_sid == account_sid]
+    if f.channel is not None:
+        where.append(senders.c.channel == f.channel)
+    if f.status is not None:
+        where.append(senders.c.status == f.status)
+    if f.address is not None:
+        where.append(senders.c.address == f.address)
+    if f.start is not None:
+        where.append(senders.c.created_at >= f.start)
+    if f.end is not None:
+        where.append(senders.c.created_at <= f.end)
+    if before_id is not None:
+        where.append(senders.c.id < before_id)
+    stmt = select(senders)
+    if pool_id is not None:
+        stmt = stmt.join(sender_pool_senders, sender_pool_senders.c.sender_id == senders.c.id)
+        where.append(sender_pool_senders.c.pool_id == pool_id)
+    rows = await conn.execute(stmt.where(*where).order_by(senders.c.id.desc()).limit(limit))
+    return [record_of(row) for row in rows]
+
+
+async def existing_ids(conn: AsyncConnection, account_sid: str, ids: Sequence[str]) -> set[str]:
+    """Which of these ids are senders of the account (any status)."""
+    found: set[str] = set()
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start : start + _CHUNK]
+        stmt = select(senders.c.id).where(
+            senders.c.account_sid == account_sid, senders.c.id.in_(chunk)
+        )
+        found.update(row.id for row in await conn.execute(stmt))
+    return found
+
+
+_CHUNK = 1000  # ids per IN list: far below either dialect's parameter limit

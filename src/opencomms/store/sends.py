@@ -1,32 +1,96 @@
 """Writing a send: one operation row and all its message rows in one transaction."""
 
 import asyncio
-from collections.abc import Awaitable, Iterator
+import sqlite3
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, func, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
 from opencomms.domain import errors
-from opencomms.domain.routing import Sender
+from opencomms.domain.pacing import backlog_seconds
+from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
-from opencomms.store import queue
+from opencomms.store import queue, sender_pools, senders
 from opencomms.store.codec import dumps
+from opencomms.store.db import Database
 from opencomms.store.tables import messages, operations
 
 
+async def account_senders(
+    conn: AsyncConnection, account_sid: str, spec: SenderSpec | None
+) -> AccountSenders:
+    """What routing may choose from for this account's send (read before the write)."""
+    pool_id = spec.pool_lookup if spec is not None else None
+    pool = await sender_pools.members(conn, account_sid, pool_id) if pool_id else None
+    return AccountSenders(await senders.for_account(conn, account_sid, active_only=False), pool)
+
+
+async def full_senders(
+    conn: AsyncConnection,
+    prepared: PreparedSend,
+    available: AccountSenders,
+    validity_seconds: float,
+    context: str,
+) -> list[errors.Problem]:
+    """Paced senders this send would overfill: what already waits for them plus what this
+    send adds would take longer than the validity period at their rate, so some would
+    expire unsent. Refused at accept time rather than accepted and failed later."""
+    rates = {s.id: s.mps for s in available.senders if s.mps > 0}
+    if not rates:
+        return []
+    by_plan = Counter(id(plan) for plan in prepared.plans if plan is not None)
+    plans = {id(plan): plan for plan in prepared.plans if plan is not None}
+    adding: Counter[str] = Counter()
+    for key, count in by_plan.items():
+        first = plans[key].first.sender_id
+        if first in rates:
+            adding[first] += count
+    if not adding:
+        return []
+    query = (
+        select(messages.c.sender_id, func.count())
+        .where(
+            messages.c.sender_id.in_(list(adding)),
+            messages.c.next_attempt_at.is_not(None),
+            messages.c.status == MessageStatus.QUEUED.value,
+        )
+        .group_by(messages.c.sender_id)
+    )
+    waiting = {row[0]: int(row[1]) for row in await conn.execute(query)}
+    problems = []
+    for sender_id, count in adding.items():
+        mps, queued = rates[sender_id], waiting.get(sender_id, 0)
+        seconds = backlog_seconds(queued, count, mps)
+        if seconds > validity_seconds:
+            record = next(s for s in available.senders if s.id == sender_id)
+            problems.append(
+                errors.Problem(
+                    errors.SENDER_BACKLOG_FULL,
+                    f"Sender {record.address} ({record.channel.value}, {mps:g} messages per"
+                    f" second) has {queued} messages waiting; {count} more would take"
+                    f" {seconds:.0f}s to send, past the {validity_seconds:.0f}s validity period",
+                    context,
+                )
+            )
+    return problems
+
+
 class _MemoJson:
-    """Serializes values shared by many rows (the same tags dict, the same sender) once."""
+    """Serializes values shared by many rows (the same tags dict, sender or plan) once."""
 
     def __init__(self) -> None:
         self._done: dict[int, tuple[object, str]] = {}
 
-    def __call__(self, value: dict[str, str] | Sender) -> str:
+    def __call__(self, value: dict[str, str] | Sender | Plan) -> str:
         cached = self._done.get(id(value))
         if cached is None:
-            data = value.as_json() if isinstance(value, Sender) else value
+            data = value if isinstance(value, dict) else value.as_json()
             # Keep the object alive beside its text so its id cannot be reused meanwhile.
             cached = self._done[id(value)] = (value, dumps(data))
         return cached[1]
@@ -44,7 +108,7 @@ MESSAGE_COLUMNS = (
     "id", "account_sid", "operation_id", "position", "status", "recipient", "variables",
     "profile_id", "tags", "send_at", "unaddressable", "channel", "sender", "error_code",
     "error_message", "next_attempt_at", "attempt_count", "lease_token", "created_at",
-    "updated_at",
+    "updated_at", "plan", "sender_id",
 )  # fmt: skip
 _QUEUED = MessageStatus.QUEUED.value
 _SCHEDULED = MessageStatus.SCHEDULED.value
@@ -52,6 +116,7 @@ _FAILED = MessageStatus.FAILED.value
 
 
 CHUNK = 2000
+ONE_STATEMENT_MAX = 100  # PostgreSQL: up to this many recipients, one statement (no COPY)
 
 
 def message_records(
@@ -62,16 +127,14 @@ def message_records(
     as_json = _MemoJson()
     unreachable = prepared.requested_sender
     records: list[tuple[Any, ...]] = []
-    columns = zip(
-        prepared.recipients, prepared.tags, prepared.send_at, prepared.senders, strict=True
-    )
-    for position, (recipient, tags, send_at, route_sender) in enumerate(columns):
+    columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
+    for position, (recipient, tags, send_at, plan) in enumerate(columns):
         if len(records) == CHUNK:
             yield records
             records = []
         variables = recipient.variables
-        sender = route_sender or unreachable
-        if route_sender is None:
+        sender = plan.first if plan is not None else unreachable
+        if plan is None:
             status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
         else:
             status = _QUEUED if send_at is None else _SCHEDULED
@@ -98,6 +161,8 @@ def message_records(
                 0,
                 now,
                 now,
+                as_json(plan) if plan is not None else None,
+                sender.sender_id if plan is not None else None,
             )
         )
     if records:
@@ -138,8 +203,43 @@ async def _bulk_insert(conn: AsyncConnection, chunks: Iterator[list[tuple[Any, .
         await pending
 
 
-async def insert_send(
-    conn: AsyncConnection,
+OPERATION_COLUMNS = (
+    "id", "account_sid", "status", "content", "sender", "send_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def operation_record(
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    content: dict[str, Any],
+    sender: dict[str, Any] | None,
+    now: int,
+) -> tuple[Any, ...]:
+    """The operation row, in OPERATION_COLUMNS order."""
+    return (
+        operation_id,
+        account_sid,
+        operation_status(prepared),
+        dumps(content),
+        dumps(sender) if sender is not None else None,
+        prepared.send_at_ms,
+        now,
+        now,
+    )
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+_SQLITE_INSERT_OPERATION = _insert_sql(operations.name, OPERATION_COLUMNS)
+_SQLITE_INSERT_MESSAGE = _insert_sql(messages.name, MESSAGE_COLUMNS)
+
+
+async def write_send(
+    db: Database,
     *,
     account_sid: str,
     operation_id: str,
@@ -148,18 +248,86 @@ async def insert_send(
     sender: dict[str, Any] | None,
     now: int,
 ) -> None:
-    """Writes the operation and every message; the caller's transaction makes it atomic."""
-    await conn.execute(
-        insert(operations).values(
-            id=operation_id,
-            account_sid=account_sid,
-            status=operation_status(prepared),
-            content=dumps(content),
-            sender=dumps(sender) if sender is not None else None,
-            send_at=prepared.send_at_ms,
-            created_at=now,
-            updated_at=now,
+    """Writes a send atomically and returns once it is committed.
+
+    On a SQLite file the send joins a group commit (store/group_commit.py). On PostgreSQL a
+    small send is one statement in one round trip; a large one a transaction around COPY,
+    which loads thousands of rows faster than arrays unnested by one statement do.
+    """
+    operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
+    if db.can_group:
+        await db.grouped(
+            _grouped_job(operation, message_records(account_sid, operation_id, prepared, now))
         )
+    elif not db.is_sqlite and len(prepared.recipients) <= ONE_STATEMENT_MAX:
+        rows = message_records(account_sid, operation_id, prepared, now)
+        await _write_send_postgresql(db, operation, [row for chunk in rows for row in chunk])
+    else:
+        async with db.write() as conn:
+            await insert_send(conn, operation=operation, prepared=prepared, now=now)
+
+
+def _grouped_job(
+    operation: tuple[Any, ...], records: Iterator[list[tuple[Any, ...]]]
+) -> Callable[[sqlite3.Connection], None]:
+    chunks = list(records)  # built here, on the event loop, not in the group's transaction
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute(_SQLITE_INSERT_OPERATION, operation)
+        for chunk in chunks:
+            conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
+
+    return job
+
+
+def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
+
+
+def _pg_send_sql() -> str:
+    """The whole send as one statement: the operation, every message, and the wake-up of
+    the workers. In autocommit it is atomic and costs one round trip."""
+    names = len(OPERATION_COLUMNS)
+    values = ", ".join(f"${i}" for i in range(1, names + 1))
+    arrays = ", ".join(
+        f"${names + i}::{kind}"
+        for i, kind in enumerate(_pg_array_types(messages, MESSAGE_COLUMNS), start=1)
     )
+    return (
+        f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
+        f" VALUES ({values})),"
+        f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
+        f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
+        f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
+    )
+
+
+_PG_SEND = _pg_send_sql()
+
+
+async def _write_send_postgresql(
+    db: Database, operation: tuple[Any, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            await driver.execute(_PG_SEND, *operation, *columns)
+        except BaseException:
+            # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
+            # than hand it to the next request.
+            await conn.invalidate()
+            raise
+
+
+async def insert_send(
+    conn: AsyncConnection, *, operation: tuple[Any, ...], prepared: PreparedSend, now: int
+) -> None:
+    """Writes the operation and every message; the caller's transaction makes it atomic."""
+    row = dict(zip(OPERATION_COLUMNS, operation, strict=True))
+    await conn.execute(insert(operations).values(row))
+    account_sid, operation_id = operation[1], operation[0]
     await _bulk_insert(conn, message_records(account_sid, operation_id, prepared, now))
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits

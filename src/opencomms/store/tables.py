@@ -82,7 +82,7 @@ messages = Table(
     # it grows on every claim and every write of a claimed message must present it.
     Column("next_attempt_at", BigInteger, nullable=True),
     Column("attempt_count", Integer, nullable=False, default=0),
-    # Which of the recipient's planned routes (domain.routing.plan_routes order) is tried next:
+    # Which step of the message's plan (messages.plan, decided at accept) is tried next:
     # a permanent failure moves it on (fallback).
     Column("route_index", Integer, nullable=False, default=0, server_default=text("0")),
     Column("lease_token", BigInteger, nullable=False, default=0),
@@ -207,6 +207,33 @@ sender_pool_operations = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Index("ix_sender_pool_operations_account_id", "account_sid", "id"),
+)
+
+# Migration 0003: routes, plans and pacing. Columns added to existing tables are declared
+# here so the metadata matches the migrated schema.
+messages.append_column(
+    # The routes planned at accept time, in fallback order, as compact JSON:
+    # [[sender_id, route, channel, sender_address, to_index], ...]; `route_index` points in it.
+    Column("plan", Text, nullable=True)
+)
+messages.append_column(Column("sender_id", String(64), nullable=True))  # the current step's
+# The pacing slot (epoch ms) reserved for this message's next hand-off, if its sender is paced.
+messages.append_column(Column("paced_at", BigInteger, nullable=True))
+Index(
+    "ix_messages_sender_pending",
+    messages.c.sender_id,
+    sqlite_where=text("next_attempt_at IS NOT NULL"),
+    postgresql_where=text("next_attempt_at IS NOT NULL"),
+)
+attempts.append_column(Column("route", String(64), nullable=True))
+
+# Each paced sender's schedule, shared by every worker: the earliest time (epoch ms, with
+# fractions) its next hand-off may take (a GCRA "theoretical arrival time").
+sender_pacing = Table(
+    "sender_pacing",
+    metadata,
+    Column("sender_id", String(64), primary_key=True),
+    Column("next_slot", Float, nullable=False),
 )
 
 # Idempotency keys (decision 11): a POST's first answer, kept 24 hours per account and key.

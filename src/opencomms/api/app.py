@@ -9,7 +9,6 @@ from opencomms.api import (
     health,
     messages,
     operations,
-    ratelimit,
     sender_pools,
     senders,
 )
@@ -44,7 +43,6 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         limiter=RateLimiter(db, limits or Limits.from_env()),
     )
     errors.install(app)
-    ratelimit.install(app)
     app.include_router(health.router)
     for prefix in API_PREFIXES:
         # Operations first: "/Messages/Operations" must not be taken for a message id.

@@ -29,6 +29,19 @@ _HTTP_CODES = {
 }
 
 
+class Refused(Exception):
+    """A refusal whose answer is already built (a rate limit's 429 with its headers)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _refused(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return exc.response
+
+
 class Unauthorized(Exception):
     """No credentials, or credentials that match no account or key."""
 
@@ -127,6 +140,7 @@ HANDLERS: list[tuple[type[Exception], Handler]] = [
     (Unauthorized, _unauthorized),
     (HTTPException, _http_error),
     (BodyTooLarge, _too_large),
+    (Refused, _refused),
     # Handled here, not by the catch-all: the catch-all re-raises into the server's log.
     *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError)),
     (Exception, _unexpected),

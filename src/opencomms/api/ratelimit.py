@@ -17,12 +17,10 @@ import os
 import time
 from dataclasses import dataclass
 
-from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opencomms.api.deps import account_of_scope
+from opencomms.api.errors import Refused
 from opencomms.api.responses import JSONResponse, one_error
 from opencomms.domain import errors
 from opencomms.store import rate_limits
@@ -146,22 +144,11 @@ def refusal(decision: Decision, what: str) -> JSONResponse:
     return response
 
 
-class RateLimited(Exception):
+class RateLimited(Refused):
     """A limit the route checks itself (recipients of a send) was reached."""
 
     def __init__(self, decision: Decision, what: str) -> None:
-        super().__init__(what)
-        self.decision = decision
-        self.what = what
-
-
-async def _rate_limited(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RateLimited)
-    return refusal(exc.decision, exc.what)
-
-
-def install(app: FastAPI) -> None:
-    app.add_exception_handler(RateLimited, _rate_limited)
+        super().__init__(refusal(decision, what))
 
 
 class RateLimit:

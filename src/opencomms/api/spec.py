@@ -68,9 +68,14 @@ def is_date_time(value: str) -> bool:
     return True
 
 
-# `format` is checked for date-times; URLs are checked by the domain rules instead (they
-# may be Liquid templates, which no URI grammar allows).
-_FORMATS = {"date-time": is_date_time, "uri": lambda _value: True}
+# `format` is checked for date-times only: URLs are checked by the domain rules (they may be
+# Liquid templates, which no URI grammar allows), and an e-mail check would make `oneOf`
+# explanations pick the wrong branch for a phone-number address.
+_FORMATS = {
+    "date-time": is_date_time,
+    "uri": lambda _value: True,
+    "email": lambda _value: True,
+}
 
 
 def _compiled(schema: dict[str, Any]) -> Any:

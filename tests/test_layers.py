@@ -46,8 +46,26 @@ FORBIDDEN = {
         "fastapi",
     ),
     "dispatch": ("opencomms.api", "opencomms.cli", "fastapi", "starlette"),
-    "services": ("opencomms.api", "opencomms.cli", "opencomms.dispatch", "fastapi", "starlette"),
     "api": ("opencomms.cli", "opencomms.dispatch"),
+    # The service layer: what the API, the console and the CLI all do, below all three.
+    "services": (
+        "opencomms.api",
+        "opencomms.console",
+        "opencomms.cli",
+        "opencomms.dispatch",
+        "opencomms.channels",
+        "fastapi",
+        "starlette",
+    ),
+    # The console calls services and store functions; it never writes SQL itself.
+    "console": (
+        "opencomms.cli",
+        "opencomms.dispatch",
+        "opencomms.store.tables",
+        "sqlalchemy",
+        "asyncpg",
+        "aiosqlite",
+    ),
 }
 
 

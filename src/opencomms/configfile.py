@@ -15,7 +15,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, create_model
 
-from opencomms.channels.registry import KINDS, SANDBOX, RouteConfig, UnknownChannel, kind_of
+from opencomms.channels.registry import (
+    KINDS,
+    SANDBOX,
+    RouteConfig,
+    UnknownChannel,
+    kind_of,
+    sandbox_route,
+)
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.domain.channels import ChannelType
 from opencomms.domain.senders import DeclaredSender
@@ -279,7 +286,8 @@ def _routes(entries: list[Any], report: _Report) -> tuple[RouteConfig, ...]:
 def _senders(
     entries: list[Any], routes: tuple[RouteConfig, ...], report: _Report
 ) -> tuple[DeclaredSender, ...]:
-    by_name = {r.name: r for r in routes} or {SANDBOX: RouteConfig(SANDBOX, SANDBOX, _none())}
+    # With no route declared, the implicit sandbox route is there (opencomms.config adds it).
+    by_name = {r.name: r for r in routes} or {SANDBOX: sandbox_route()}
     declared: list[DeclaredSender] = []
     first_seen: dict[tuple[str | None, str, str], int] = {}
     for index, raw in enumerate(entries):
@@ -322,7 +330,3 @@ def _senders(
             )
         )
     return tuple(declared)
-
-
-def _none() -> Any:
-    return KINDS[SANDBOX].options()

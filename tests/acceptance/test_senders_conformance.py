@@ -6,19 +6,23 @@ the Messages run: it must find no server error and no answer that breaks the spe
 """
 
 import asyncio
+import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from opencomms.clock import now_ms
 from opencomms.domain.sender_pools import SenderPoolRecord
-from opencomms.store import sender_pools, tables
+from opencomms.store import migrate, sender_pools, tables
 from opencomms.store.db import open_database
 from tests.acceptance.server import ServerProcess
 from tests.acceptance.test_conformance import CHECKS
 from tests.api.inventory import declare, declared
+from tests.conftest import PG_ADMIN_URL, SKIP_PG
 
 SPEC = Path(__file__).parents[2] / "src" / "opencomms" / "spec" / "twilio_comms_v1.yaml"
 schema = schemathesis.openapi.from_path(SPEC).include(path_regex="^/Sender")
@@ -40,6 +44,34 @@ async def _seed(database_url: str, account_sid: str) -> None:
             )
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+async def db_url(dialect: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of its own: the session's PostgreSQL one holds every other test's accounts,
+    and a server start gives each of them its default senders, which can outlast the start
+    timeout on a loaded machine."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{tmp_path / 'opencomms.db'}"
+        return
+    if SKIP_PG:
+        pytest.skip("OPENCOMMS_SKIP_PG=1")
+    name = "opencomms_senders_" + secrets.token_hex(4)
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    db = open_database(url)
+    await migrate.upgrade(db)
+    await db.dispose()
+    yield url
+    admin = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @pytest.fixture

@@ -354,6 +354,19 @@ async def test_resolve_returns_at_most_ten(
             },
             [(20422, "$.senderAddresses")],
         ),
+        (
+            {
+                "recipientAddresses": {"address": "+14153902337"},
+                "senderAddresses": {"address": 5, "channel": "RCS"},
+                "channels": {"priority": 966, "filterIn": "SMS"},
+            },
+            [
+                (20422, "$.channels.filterIn"),
+                (20422, "$.channels.priority"),
+                (20422, "$.recipientAddresses"),
+                (20422, "$.senderAddresses.address"),
+            ],
+        ),
     ],
 )
 async def test_resolve_refusals(

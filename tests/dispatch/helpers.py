@@ -14,6 +14,7 @@ from opencomms.api import wire
 from opencomms.channels import (
     Channel,
     Handoff,
+    InboundSink,
     OutboundMessage,
     Receipt,
     ReceiptSink,
@@ -210,8 +211,8 @@ class GatedChannel:
         self.gate = asyncio.Event()
         self.waiting = asyncio.Event()
 
-    async def open(self, receipts: ReceiptSink) -> None:
-        await self.inner.open(receipts)
+    async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
+        await self.inner.open(receipts, inbound)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         result = await self.inner.send(message)

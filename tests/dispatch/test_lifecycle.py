@@ -1,10 +1,12 @@
 """The whole life of each row (operation, message, attempt) for every scripted outcome."""
 
 import pytest
+from sqlalchemy import update
 
 from opencomms.channels import SandboxChannel
 from opencomms.store.codec import loads
 from opencomms.store.db import Database
+from opencomms.store.tables import messages
 from tests.dispatch.helpers import (
     FakeClock,
     assert_operation_consistent,
@@ -161,3 +163,17 @@ async def test_channel_modules_are_rendered_throughout(db: Database) -> None:
     [row] = await message_rows(db, op)
     assert loads(row["content"]) == {"sms": {"text": "Code 42"}}
     assert sandbox.inbox.deliveries[0].content == {"sms": {"text": "Code 42"}}
+
+
+async def test_a_message_queued_before_plans_were_stored_still_goes(db: Database) -> None:
+    """Rows accepted before migration 0003 have no plan: their one sender is used."""
+    clock = FakeClock()
+    op = await send(db, body("+14155550100"), now=clock.now)
+    async with db.write() as conn:
+        await conn.execute(update(messages).where(messages.c.operation_id == op).values(plan=None))
+    async with dispatcher(db, clock) as worker:
+        await drain(worker)
+    [row] = await message_rows(db, op)
+    assert row["status"] == "DELIVERED"
+    [attempt] = await attempt_rows(db, row["id"])
+    assert attempt["route"] == "sandbox"

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from opencomms.channels import (
     Handoff,
+    InboundSink,
     OutboundMessage,
     Receipt,
     ReceiptSink,
@@ -39,7 +40,7 @@ class ManualChannel:
         self.sink: ReceiptSink | None = None
         self.sent: list[OutboundMessage] = []
 
-    async def open(self, receipts: ReceiptSink) -> None:
+    async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
         self.sink = receipts
 
     async def send(self, message: OutboundMessage) -> SendResult:

@@ -1,13 +1,17 @@
 """Several workers on one database, and the worker loop as the CLI runs it."""
 
 import asyncio
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from opencomms.channels import SandboxChannel
 from opencomms.clock import now_ms
 from opencomms.dispatch import WorkerConfig, run_worker
+from opencomms.dispatch.worker import serve
 from opencomms.store import queue
 from opencomms.store.db import Database, open_database
 from opencomms.store.tables import attempts, messages
@@ -91,3 +95,41 @@ async def test_scheduled_messages_leave_within_a_second_of_send_at(db: Database)
     assert lateness[0] >= 0
     assert lateness[-1] < 1000  # every one, so the p99 too
     assert await assert_operation_consistent(db, op) == "COMPLETED"
+
+
+async def test_database_failures_back_off_and_log_once(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the database is away, lanes wait longer and longer and say so once, even with
+    receipts waking them; when it answers again that is said once too."""
+    worker = dispatcher(db, FakeClock(), poll_interval=0.05)
+    tries = 0
+
+    async def failing() -> int:
+        nonlocal tries
+        tries += 1
+        worker.receipts.arrived.set()  # what receipts put back after a failed write do
+        if tries <= 6:
+            raise ConnectionRefusedError("database restarting")
+        return 0
+
+    worker.run_once = failing  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    with caplog.at_level(logging.DEBUG, logger="opencomms.dispatch"):
+        task = asyncio.create_task(serve(worker, [], stop))
+        await eventually(lambda: _reached(lambda: tries > 6), 20)
+        stop.set()
+        await task
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "retrying with backoff" in errors[0].getMessage()
+    recovered = [r for r in caplog.records if "recovered" in r.getMessage()]
+    assert len(recovered) == 1
+    # Two lanes, waits doubling from 0.05 s: six failures take over half a second, where
+    # retrying on every wake-up would have spun through them at once.
+    failed = [r.created for r in caplog.records if r.getMessage().startswith("dispatch failed")]
+    assert len(failed) == 6
+    assert failed[-1] - failed[0] >= 0.2
+
+
+async def _reached(check: Callable[[], bool]) -> bool:
+    return check()

@@ -2,13 +2,15 @@
 
 from fastapi import FastAPI
 
-from opencomms import __version__
+from opencomms import __version__, console
 from opencomms.api import (
     body_check,
+    contract,
     errors,
     health,
     messages,
     operations,
+    sandbox,
     sender_pools,
     senders,
 )
@@ -31,7 +33,9 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         title="OpenComms",
         version=__version__,
         description="Twilio's Communications API v1, self-hosted.",
-        docs_url="/docs",
+        # The served contract is Twilio's (api/contract.py), not one derived from the routes.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.opencomms = AppState(
@@ -50,6 +54,9 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         app.include_router(messages.router, prefix=prefix)
         app.include_router(senders.router, prefix=prefix)
         app.include_router(sender_pools.router, prefix=prefix)
+        app.include_router(sandbox.router, prefix=prefix)
+    app.include_router(contract.router)
+    console.install(app, settings)
     # Added first, so it runs inside the guards added after it.
     app.add_middleware(FastPath, state=app.state.opencomms)
     app.add_middleware(Idempotency)

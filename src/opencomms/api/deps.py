@@ -78,15 +78,7 @@ async def authenticate_header(app: AppState, header: str) -> str | None:
     credentials = basic_credentials(header)
     if credentials is None:
         return None
-    username, password = credentials
-    account_sid = app.verified.get(username, password)
-    if account_sid is not None:
-        return account_sid
-    async with app.db.read() as conn:
-        account_sid = await accounts.authenticate(conn, app.box, username, password)
-    if account_sid is not None:
-        app.verified.put(username, password, account_sid)
-    return account_sid
+    return await account_for(app, *credentials)
 
 
 def _decode_basic(header: str) -> tuple[str, str]:
@@ -118,6 +110,19 @@ async def authenticate(app: AppState, request: Request) -> str:
     if account_sid is None:
         raise Unauthorized
     request.state.account_sid = account_sid  # for the request's log line
+    return account_sid
+
+
+async def account_for(app: AppState, username: str, password: str) -> str | None:
+    """The account a credential pair (Account SID + token, or API key + secret) opens; the
+    API's check, shared with the console's sign-in."""
+    account_sid = app.verified.get(username, password)
+    if account_sid is not None:
+        return account_sid
+    async with app.db.read() as conn:
+        account_sid = await accounts.authenticate(conn, app.box, username, password)
+    if account_sid is not None:
+        app.verified.put(username, password, account_sid)
     return account_sid
 
 

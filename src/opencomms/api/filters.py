@@ -7,18 +7,24 @@ from opencomms import ids
 from opencomms.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from opencomms.clock import to_ms
 from opencomms.domain import errors
+from opencomms.domain.channels import ChannelType
 from opencomms.domain.errors import Problem, ValidationFailed
 from opencomms.domain.records import MessageFilter, OperationFilter, SenderFilter
 from opencomms.domain.sender_pools import PoolFilter
 from opencomms.domain.senders import SenderStatus
 from opencomms.domain.status import MessageStatus, OperationStatus
+from opencomms.store.sandbox import SandboxFilter
 
 _TAGS = re.compile(r"^(?:[a-zA-Z0-9._~-]+:[a-zA-Z0-9._~-]+;){1,10}$")
 _OPERATION_ID = re.compile(r"^comms_operation_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
 _SESSION_ID = re.compile(r"^comms_session_[a-hjkmnpqrstv-z0-9]{26,34}")
 _PROFILE_ID = re.compile(r"^mem_profile_[0-7][a-hjkmnpqrstv-z0-9]{25,34}")
-_CHANNELS = ("SMS", "RCS", "WHATSAPP")
-_MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP", "INBOUND")
+# The message channels of the spec (EMAIL senders come with the Emails issue).
+_CHANNELS = tuple(c.value for c in (ChannelType.SMS, ChannelType.RCS, ChannelType.WHATSAPP))
+_MESSAGE_STATUSES = (*(s.value for s in MessageStatus), "GROUP")
+# What the filters accept, for forms that offer them (the console's).
+CHANNELS = _CHANNELS
+MESSAGE_STATUSES = _MESSAGE_STATUSES
 # The spec's SenderCommunicationChannel: PUSH is valid and matches no sender OpenComms has.
 _SENDER_CHANNELS = ("SMS", "RCS", "EMAIL", "WHATSAPP", "PUSH")
 _SENDER_STATUSES = tuple(s.value for s in SenderStatus)
@@ -134,6 +140,22 @@ def operation_filter(start: str | None, end: str | None, status: str | None) -> 
     start_ms, end_ms = parser.dates(start, end, ordered=False)
     statuses = tuple(s.value for s in OperationStatus)
     result = OperationFilter(start_ms, end_ms, parser.choice("status", status, statuses))
+    parser.done()
+    return result
+
+
+def sandbox_filter(
+    *, to: str | None, operation_id: str | None, channel: str | None
+) -> SandboxFilter:
+    """The sandbox inbox's filters (`to` is an address as the message was sent to it)."""
+    parser = _Parser()
+    if to is not None and not 1 <= len(to) <= 320:
+        parser.fail("to", "to must be an address of 1 to 320 characters")
+    result = SandboxFilter(
+        to=to,
+        operation_id=parser.pattern("operationId", operation_id, _OPERATION_ID),
+        channel=parser.choice("channel", channel, _CHANNELS),
+    )
     parser.done()
     return result
 

@@ -6,6 +6,9 @@ from opencomms.api.responses import one_error
 from opencomms.domain import errors
 
 _JSON_TYPES = ("application/json",)
+_FORM_TYPE = "application/x-www-form-urlencoded"
+# The console's pages post HTML forms; everything else speaks JSON only.
+FORM_PREFIX = "/console/"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -15,16 +18,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _media(content_type: str | None) -> str:
+    return "" if content_type is None else content_type.split(";", 1)[0].strip().lower()
+
+
 def _has_nul(scope: Scope) -> bool:
     query: bytes = scope.get("query_string", b"")
     return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
 
 
 def _is_json(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     return media in _JSON_TYPES or media.endswith("+json")
+
+
+def _accepted(scope: Scope, content_type: str | None) -> bool:
+    if str(scope.get("path", "")).startswith(FORM_PREFIX):
+        return _media(content_type) == _FORM_TYPE
+    return _is_json(content_type)
 
 
 class BodyGuard:
@@ -51,7 +62,7 @@ class BodyGuard:
             await self._too_large(scope, receive, send)
             return
         has_body = length not in (None, "0") or _header(scope, b"transfer-encoding") is not None
-        if has_body and not _is_json(_header(scope, b"content-type")):
+        if has_body and not _accepted(scope, _header(scope, b"content-type")):
             response = one_error(
                 415, errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json"
             )

@@ -18,6 +18,7 @@ from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
 from opencomms.domain.routing import AccountSenders, SenderSpec
 from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, SendCommand, prepare
+from opencomms.services.messages import message_detail
 from opencomms.store import reads, sends
 from opencomms.templating import budget
 
@@ -228,11 +229,6 @@ async def seek_message(identifier: str, account: Account, app: State, base: Base
 async def fetch_message(messageId: str, account: Account, app: State, base: BaseUrl) -> Any:
     """Fetch a Message with its content resolved for its recipient and its attempts."""
     async with app.db.read() as conn:
-        record = await reads.get_message(conn, account, messageId)
-        if record is None:
-            raise NotFound(f"Message {messageId}")
-        operation = await reads.get_operation(conn, account, record.operation_id)
-        attempts = await reads.list_attempts(conn, messageId)
-    if operation is None:
-        raise NotFound(f"Message {messageId}")
-    return JSONResponse(wire.dump(presenters.message(record, operation, attempts, base)))
+        detail = await message_detail(conn, account, messageId)
+    message = presenters.message_from_parts(detail.record, detail.content, detail.attempts, base)
+    return JSONResponse(wire.dump(message))

@@ -10,8 +10,8 @@ from opencomms.api.messages import accepted
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain.errors import NotFound
+from opencomms.services import operations
 from opencomms.store import reads
-from opencomms.store.cancel import cancel_operation
 
 router = APIRouter(tags=["Messages"])
 
@@ -58,7 +58,5 @@ async def fetch_operation(operationId: str, account: Account, app: State) -> Any
 async def cancel(operationId: str, account: Account, app: State, base: BaseUrl) -> Any:
     """Cancel an Operation: messages not yet handed to a channel become CANCELED."""
     async with app.db.write() as conn:
-        if await reads.get_operation(conn, account, operationId) is None:
-            raise NotFound(f"Operation {operationId}")
-        await cancel_operation(conn, operationId, now_ms())
+        await operations.cancel(conn, account, operationId, now_ms())
     return accepted(operationId, base, f"{base}/Messages?operationId={operationId}")

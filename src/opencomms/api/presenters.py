@@ -7,7 +7,6 @@ from opencomms.clock import rfc3339
 from opencomms.domain import errors
 from opencomms.domain.records import AttemptRecord, MessageRecord, OperationRecord, OperationStats
 from opencomms.domain.resolve import Pairing
-from opencomms.domain.send import render_content
 from opencomms.domain.sender_pools import PoolOperationRecord, SenderPoolRecord
 from opencomms.domain.senders import SenderRecord
 
@@ -25,19 +24,32 @@ def operation_uri(base: str, operation_id: str) -> str:
     return f"{base}/Messages/Operations/{operation_id}"
 
 
+def session_uri(base: str, session_id: str) -> str:
+    return f"{base}/Messages?sessionId={session_id}"
+
+
+def seek_uri(base: str, identifier: str) -> str:
+    return f"{base}/Messages/Seek/{identifier}"
+
+
+def _related(record: MessageRecord, base: str) -> list[wire.Related]:
+    related = []
+    if record.operation_id:  # inbound messages belong to no operation
+        uri = operation_uri(base, record.operation_id)
+        related.append(wire.Related(name="OPERATION", id=record.operation_id, uri=uri))
+    if record.session_id:
+        uri = session_uri(base, record.session_id)
+        related.append(wire.Related(name="SESSION", id=record.session_id, uri=uri))
+    return related
+
+
 def message_metadata(record: MessageRecord, base: str) -> wire.MessageMetadata:
     return wire.MessageMetadata(
         id=record.id,
         from_=record.sender or {},
         to=_to(record.recipient),
         status=record.status,
-        related=[
-            wire.Related(
-                name="OPERATION",
-                id=record.operation_id,
-                uri=operation_uri(base, record.operation_id),
-            )
-        ],
+        related=_related(record, base),
         tags=record.tags,
         scheduled_for=rfc3339(record.send_at),
         created_at=rfc3339(record.created_at) or "",
@@ -46,7 +58,8 @@ def message_metadata(record: MessageRecord, base: str) -> wire.MessageMetadata:
     )
 
 
-def _attempt(attempt: AttemptRecord, info_url: str) -> wire.Attempt:
+def _attempt(attempt: AttemptRecord, message_url: str, base: str) -> wire.Attempt:
+    """An attempt; `identifier` (an extension) and `infoUrl` make it seekable."""
     error = None
     if attempt.error_code is not None:
         error = wire.TwilioErrorNullable(
@@ -59,26 +72,22 @@ def _attempt(attempt: AttemptRecord, info_url: str) -> wire.Attempt:
         to=attempt.recipient,
         status=attempt.status,
         attempted_at=rfc3339(attempt.attempted_at) or "",
-        info_url=info_url,
+        info_url=seek_uri(base, attempt.external_id) if attempt.external_id else message_url,
         error=error,
+        identifier=attempt.external_id,
     )
 
 
-def message(
-    record: MessageRecord,
-    operation: OperationRecord,
-    attempts: list[AttemptRecord],
-    base: str,
+def message_from_parts(
+    record: MessageRecord, content: dict[str, Any], attempts: list[AttemptRecord], base: str
 ) -> wire.Message:
+    """A Message answer from a record, its rendered content and its attempts."""
     metadata = message_metadata(record, base)
-    content = record.content
-    if content is None:
-        content = render_content(operation.content, record.variables)
-    info_url = f"{base}/Messages/{record.id}"
+    message_url = f"{base}/Messages/{record.id}"
     return wire.Message(
         **metadata.model_dump(by_alias=True),
         content=content,
-        attempts=[_attempt(a, info_url) for a in attempts],
+        attempts=[_attempt(a, message_url, base) for a in attempts],
     )
 
 

@@ -127,6 +127,8 @@ def _sender_address(value: Any) -> tuple[SenderAddress | None, list[Problem]]:
     if isinstance(value.get("address"), str):
         channel = value.get("channel")
         return SenderAddress(value["address"], channel if isinstance(channel, str) else None), []
+    if "address" in value:
+        return None, []  # not a string: the schema check says so
     message = "OpenComms has no push senders: name a messaging or email sender address"
     return None, [Problem(errors.INVALID_PARAMETER, message, "$.senderAddresses")]
 
@@ -147,7 +149,8 @@ def _control(value: Any) -> ChannelControl:
         return ChannelControl()
     filter_in = value.get("filterIn")
     priority: dict[str, int] = {}
-    for item in value.get("priority") or []:
+    items = value.get("priority")
+    for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and isinstance(item.get("channel"), str):
             rank = _integer(item.get("priority"))
             if rank is not None:

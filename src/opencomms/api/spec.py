@@ -16,11 +16,48 @@ import jsonschema_rs
 import yaml
 
 
-@cache
-def document() -> dict[str, Any]:
-    text = resources.files("opencomms.spec").joinpath("twilio_comms_v1.yaml").read_text("utf-8")
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("opencomms.spec").joinpath(name).read_text("utf-8")
     loaded: dict[str, Any] = yaml.load(text, Loader=yaml.CSafeLoader)
     return loaded
+
+
+@cache
+def document() -> dict[str, Any]:
+    return _load("twilio_comms_v1.yaml")
+
+
+@cache
+def extensions() -> dict[str, Any]:
+    """OpenComms' own paths and schemas (spec/opencomms_extensions.yaml)."""
+    return _load("opencomms_extensions.yaml")
+
+
+@cache
+def served_document() -> dict[str, Any]:
+    """Twilio's contract plus the extensions, each extension path under the extensions tag.
+
+    Twilio's paths, schemas and examples are left as they are; the one schema touched is
+    MessageAttempt, which gains the documented `identifier` (it allows extra properties).
+    """
+    merged = copy.deepcopy(document())
+    extra = extensions()
+    merged["tags"] = [*merged.get("tags", []), *extra["tags"]]
+    merged["paths"] = {**merged["paths"], **extra["paths"]}
+    for section, entries in extra["components"].items():
+        merged["components"].setdefault(section, {}).update(entries)
+    attempt = merged["components"]["schemas"]["MessageAttempt"]
+    attempt["properties"]["identifier"] = {
+        "type": ["string", "null"],
+        "description": "OpenComms extension: the id the channel gave this hand-off "
+        "(`GET /Messages/Seek/{identifier}` finds the message), or null before it answered.",
+    }
+    merged["info"] = {
+        **merged["info"],
+        "title": "Twilio Communications API (served by OpenComms)",
+        "x-opencomms-extensions-tag": extra["tags"][0]["name"],
+    }
+    return merged
 
 
 def components() -> dict[str, Any]:
@@ -107,6 +144,15 @@ def validator(name: str) -> Any:
     if name == "SendMessagesRequest":
         return _compiled(send_messages_schema())
     return _compiled(_with_components(components()["schemas"][name]))
+
+
+@cache
+def extension_validator(name: str) -> Any:
+    """A validator for a request schema of the extensions (which may use Twilio's parts)."""
+    schema = served_document()["components"]["schemas"][name]
+    return jsonschema_rs.Draft202012Validator(
+        {**schema, "components": served_document()["components"]}
+    )
 
 
 def validator_for(schema: dict[str, Any]) -> Any:

@@ -129,6 +129,9 @@ class Attempt(Wire):
     attempted_at: str
     info_url: str
     error: TwilioErrorNullable | None
+    # OpenComms extension (MessageAttempt allows extra properties): the channel's id for
+    # this hand-off, for Seek; null until the channel answered.
+    identifier: str | None = None
 
 
 class MessageMetadata(Wire):

@@ -1,12 +1,33 @@
 """The one contract every channel adapter meets, and the two errors it may raise.
 
 Channels never touch the database: dispatch hands them an `OutboundMessage`, records what they
-answer, and turns their receipts into statuses. A channel reports receipts two ways: pushed
-through the sink given to `open()` as they arrive, and on demand through `query()` for
-hand-offs whose receipt is overdue (after a crash lost the pushed one, for instance).
+answer, and turns their receipts into statuses. One channel instance serves one configured
+route (a `[[routes]]` entry, see channels/registry.py); its `name` is the route's name.
+
+The contract, for adapter authors (SMPP, SMTP, HTTP...):
+
+- `open(receipts, inbound)` connects. From then on the adapter calls `receipts(Receipt)` for
+  every delivery receipt and `inbound(InboundMessage)` for every message a recipient sends
+  back, from the event loop. Both return an awaitable that completes once the item is durably
+  stored (committed): an adapter that must acknowledge to its peer (an SMPP `deliver_sm_resp`)
+  awaits it first, so a crash never loses an acknowledged receipt. Not awaiting it is allowed
+  (the sandbox does not); the item is then stored as soon as the dispatcher gets to it.
+- `send(message)` hands one message over and answers a `SendResult`, or raises
+  `PermanentDeliveryError` (this route will never take it: dispatch falls back to the next
+  planned route) or `TransientDeliveryError` (retried later with backoff). Any other
+  exception counts as transient with an unknown outcome (30008).
+  - `SendResult.external_id` is the adapter's id for the hand-off (matched by receipts and
+    by `GET /Messages/Seek/{id}`); `parts` are further ids the same hand-off got (the parts of
+    a concatenated SMS): a receipt naming any of them applies to the attempt.
+  - `receipt_expected=False` says no receipt will ever come (SMTP: the relay's 2xx is all
+    there is): the message is DELIVERED at once.
+- `query(handoffs)` answers the latest receipt known for hand-offs whose receipt is overdue
+  (a crash lost the pushed one, or the peer never pushes); leave out the ones with none.
+  Adapters that cannot ask their peer answer `[]`.
+- `aclose()` disconnects; receipts not yet pushed are found again later through `query()`.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,6 +49,8 @@ class SendResult:
     """The channel took the message; `external_id` is its own id for it (SMSC id, SID...)."""
 
     external_id: str
+    parts: tuple[str, ...] = ()  # further ids of the same hand-off (long SMS parts)
+    receipt_expected: bool = True  # False: taking it was final, the message is DELIVERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +75,21 @@ class Handoff:
     attempted_at: int  # epoch ms
 
 
-ReceiptSink = Callable[[Receipt], None]
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a recipient sent to one of our senders, as the route received it."""
+
+    channel: str  # SMS | RCS | WHATSAPP
+    sender: str  # the remote party's address (who wrote to us)
+    to: str  # our sender's address it was written to
+    content: dict[str, Any]  # {"text": ...}, as a message's content
+    external_id: str | None = None  # the route's id for it
+    received_at: int | None = None  # epoch ms; None: when stored
+
+
+# Both sinks return an awaitable that completes once the item is stored (see above).
+ReceiptSink = Callable[[Receipt], Awaitable[None]]
+InboundSink = Callable[[InboundMessage], Awaitable[None]]
 
 
 class DeliveryError(Exception):
@@ -76,8 +113,8 @@ class PermanentDeliveryError(DeliveryError):
 class Channel(Protocol):
     name: str
 
-    async def open(self, receipts: ReceiptSink) -> None:
-        """Connects; pushed receipts go to `receipts` from then on."""
+    async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
+        """Connects; pushed receipts go to `receipts`, inbound messages to `inbound`."""
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Hands one message over, or raises a DeliveryError subclass."""

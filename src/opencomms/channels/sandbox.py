@@ -15,6 +15,8 @@ from typing import Any
 
 from opencomms.channels.base import (
     Handoff,
+    InboundMessage,
+    InboundSink,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
@@ -115,10 +117,18 @@ class SandboxChannel:
         self.inbox = inbox if inbox is not None else SandboxInbox()
         self._clock = clock
         self._sink: ReceiptSink | None = None
+        self._inbound: InboundSink | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
-    async def open(self, receipts: ReceiptSink) -> None:
+    async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
         self._sink = receipts
+        self._inbound = inbound
+
+    async def receive(self, message: InboundMessage) -> None:
+        """A reply from a sandbox phone (tests and the console): stored as INBOUND."""
+        if self._inbound is None:
+            raise RuntimeError("the sandbox is not open")
+        await self._inbound(message)
 
     async def send(self, message: OutboundMessage) -> SendResult:
         if self.latency:

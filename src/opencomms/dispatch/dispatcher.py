@@ -22,6 +22,7 @@ from types import TracebackType
 from opencomms.channels import (
     Channel,
     DeliveryError,
+    InboundMessage,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
@@ -38,8 +39,9 @@ from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
-from opencomms.store import operation_status, pacing, queue, receipts
+from opencomms.store import inbound, operation_status, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
@@ -91,8 +93,8 @@ class Dispatcher:
         self._rates = pacing.Rates()
         # A deferred message is due `lead` before its slot, so a claim (at most a poll
         # interval later) finds it while the slot is still within the horizon.
-        self.pace_lead_ms = int(config.poll_interval * 1000) + 2000
-        self.pace_horizon_ms = self.pace_lead_ms + 1000
+        self.pace_lead_ms = int(config.poll_interval * 1000) + 3000
+        self.pace_horizon_ms = self.pace_lead_ms + 2000
 
     @property
     def lease_ms(self) -> int:
@@ -100,7 +102,7 @@ class Dispatcher:
 
     async def __aenter__(self) -> "Dispatcher":
         for channel in self._distinct_channels():
-            await channel.open(self._on_receipt)
+            await channel.open(self._on_receipt, self._on_inbound)
         return self
 
     async def __aexit__(
@@ -116,8 +118,23 @@ class Dispatcher:
     def _distinct_channels(self) -> list[Channel]:
         return list({id(c): c for c in self.channels.values()}.values())
 
-    def _on_receipt(self, receipt: Receipt) -> None:
-        self.receipts.push(receipt)
+    def _on_receipt(self, receipt: Receipt) -> "asyncio.Future[None]":
+        return self.receipts.push(receipt)
+
+    async def _on_inbound(self, message: InboundMessage) -> None:
+        """Stores a message a recipient sent us, under the account of the sender it was
+        written to; one written to no active sender of ours is dropped with a warning."""
+        now = self._clock()
+        async with self.db.write() as conn:
+            owner = await inbound.owner_of(conn, message.channel, message.to)
+            if owner is None:
+                log.warning(
+                    "inbound %s message to unknown sender %s dropped", message.channel, message.to
+                )
+                return
+            remote_channel = inbound.REMOTE_CHANNEL[owner.channel].value
+            arrived = inbound.Inbound(owner, message.sender, remote_channel, message.content)
+            await inbound.receive(conn, arrived, message.received_at or now)
 
     async def run_once(self) -> int:
         """One batch plus the receipts that arrived; returns how many items were handled
@@ -215,7 +232,7 @@ class Dispatcher:
         if refused is not None:
             return refused
         plan = self._plans.get(claim.operation_id)
-        steps = plan.steps(claim.plan)
+        steps = plan.steps(claim.plan) or self._unplanned(claim)
         if claim.route_index >= len(steps):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
         targets = addresses(claim.recipient)
@@ -237,6 +254,18 @@ class Dispatcher:
             claim.id, number, sender.channel, sender.address, to.address, rendered
         )
         return Pending(claim, plan, steps, to, number, content, outbound)
+
+    def _unplanned(self, claim: Claim) -> tuple[Step, ...]:
+        """A message accepted before plans were stored (migration 0003): its one sender,
+        on the first configured route."""
+        if claim.plan is not None or claim.sender is None or not self.channels:
+            return ()
+        shown = loads(claim.sender)
+        route = next(iter(self.channels))
+        sender = Sender(
+            shown["address"], shown["channel"], shown["senderId"], shown.get("senderPoolId"), route
+        )
+        return (Step(sender, 0),)
 
     async def _start(
         self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
@@ -301,7 +330,7 @@ class Dispatcher:
             # A channel bug must not strand the batch; whether the message left is unknown.
             log.exception("channel %s failed unexpectedly", channel.name)
             return TransientDeliveryError(outcomes.OUTCOME_UNKNOWN, f"Channel error: {error}")
-        self.receipts.unrecorded.add(result.external_id)
+        self.receipts.unrecorded.update((result.external_id, *result.parts))
         return result
 
     async def _record(
@@ -309,7 +338,7 @@ class Dispatcher:
     ) -> None:
         """Transaction 3: the results, fenced, and the receipts that came with them."""
         now = self._clock()
-        sent = [r.external_id for r in results if isinstance(r, SendResult)]
+        sent = [i for r in results if isinstance(r, SendResult) for i in (r.external_id, *r.parts)]
         try:
             await self._write_results(ready, results, sent, now)
         finally:
@@ -329,6 +358,7 @@ class Dispatcher:
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):
                     log.warning("%d results dropped: their lease was lost", len(ready) - len(hit))
+                await queue.insert_parts(conn, _parts(ready, results, hit))
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
                 touched = await self.tracker.apply(conn, early, now)
@@ -344,8 +374,11 @@ class Dispatcher:
     ) -> list[tuple[MessageWrite, AttemptWrite]]:
         """The writes recording each result, with the receipts already in hand folded in."""
         by_id: dict[str, list[ReceiptRow]] = defaultdict(list)
+        primary = {
+            part: r.external_id for r in results if isinstance(r, SendResult) for part in r.parts
+        }
         for receipt in receipts:
-            by_id[receipt.external_id].append(receipt)
+            by_id[primary.get(receipt.external_id, receipt.external_id)].append(receipt)
         writes = []
         wait_ms = self.decider.receipt_wait_ms
         for item, result in zip(ready, results, strict=True):
@@ -386,3 +419,15 @@ class Dispatcher:
             for lost in tokens.keys() - kept:
                 log.warning("lease on %s lost mid-batch; its result will be dropped", lost)
                 del tokens[lost]
+
+
+def _parts(
+    ready: list[Pending], results: list[SendResult | DeliveryError], hit: set[str]
+) -> list[tuple[str, str]]:
+    """(part id, primary id) of every recorded hand-off that got several ids."""
+    return [
+        (part, result.external_id)
+        for item, result in zip(ready, results, strict=True)
+        if isinstance(result, SendResult) and item.claim.id in hit
+        for part in result.parts
+    ]

@@ -91,6 +91,10 @@ class Decider:
     def after_send(
         self, item: Pending, result: SendResult | DeliveryError, now: int, rand: float
     ) -> tuple[MessageWrite, AttemptWrite]:
+        if isinstance(result, SendResult) and not result.receipt_expected:
+            # Taking it was all the route will ever say (SMTP's 2xx): delivered.
+            attempt = self._attempt(item, MessageStatus.DELIVERED, result.external_id, None)
+            return self._message(item, MessageStatus.DELIVERED, None), attempt
         if isinstance(result, SendResult):
             attempt = self._attempt(item, MessageStatus.SENT, result.external_id, None)
             return self._message(item, MessageStatus.SENT, now + self.receipt_wait_ms), attempt

@@ -128,16 +128,22 @@ class ReceiptBuffer:
 
     Receipts for hand-offs whose result is still being recorded (`unrecorded`) are left for
     the batch recording them, which folds them into its own write; taking them elsewhere
-    would only park them in the unmatched table and back.
+    would only park them in the unmatched table and back. Each pushed receipt comes with a
+    future the channel may await: it completes once a write holding the receipt commits.
     """
 
     def __init__(self) -> None:
         self.arrived = asyncio.Event()
         self.unrecorded: set[str] = set()
-        self._by_id: dict[str, list[Receipt]] = {}
+        self._by_id: dict[str, list[tuple[Receipt, asyncio.Future[None]]]] = {}
 
-    def push(self, receipt: Receipt) -> None:
-        self._by_id.setdefault(receipt.external_id, []).append(receipt)
+    def push(self, receipt: Receipt) -> asyncio.Future[None]:
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(receipt, stored)
+        return stored
+
+    def _put(self, receipt: Receipt, stored: asyncio.Future[None]) -> None:
+        self._by_id.setdefault(receipt.external_id, []).append((receipt, stored))
         self.arrived.set()
 
     def __bool__(self) -> bool:
@@ -145,16 +151,20 @@ class ReceiptBuffer:
 
     @contextmanager
     def take(self, external_ids: Iterable[str] | None = None) -> Iterator[list[ReceiptRow]]:
-        """The receipts for these ids (None: every settled one), put back if the block fails."""
+        """The receipts for these ids (None: every settled one), put back if the block fails.
+        The block must commit what it took before it ends: their futures complete then."""
         if external_ids is None:
             self.arrived.clear()
             ids = [i for i in self._by_id if i not in self.unrecorded]
         else:
             ids = [i for i in external_ids if i in self._by_id]
-        taken = [r for i in ids for r in self._by_id.pop(i)]
+        taken = [item for i in ids for item in self._by_id.pop(i)]
         try:
-            yield [as_row(r) for r in taken]
+            yield [as_row(receipt) for receipt, _ in taken]
         except BaseException:
-            for receipt in taken:
-                self.push(receipt)
+            for receipt, stored in taken:
+                self._put(receipt, stored)
             raise
+        for _, stored in taken:
+            if not stored.done():
+                stored.set_result(None)

@@ -9,7 +9,7 @@ due message and its channel asked; the answer is applied the same way.
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -51,6 +51,11 @@ class ReceiptTracker:
         if not rows:
             return set()
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
+        unknown = {r.external_id for r in rows} - targets.keys()
+        if unknown and (primary := await queue.primary_ids(conn, unknown)):
+            # Receipts for a part of a long SMS apply to the attempt that part belongs to.
+            rows = [replace(r, external_id=primary.get(r.external_id, r.external_id)) for r in rows]
+            targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
         unmatched = [r for r in rows if r.external_id not in targets]
         await receipts.keep_unmatched(conn, unmatched, now)
         plan = fold(rows, targets, now, self.recheck_ms)

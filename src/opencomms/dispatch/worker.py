@@ -47,15 +47,47 @@ async def run_worker(
     log.info("worker %s stopped", config.worker_id)
 
 
+class Health:
+    """The lanes' shared view of the database: after a failure every lane waits, doubling
+    the wait up to `cap`, and the change is logged once each way, not once per try (a
+    PostgreSQL restart would otherwise log tens of lines a second: receipts put back after
+    a failed write wake the lanes again at once)."""
+
+    def __init__(self, base: float, cap: float = 30.0) -> None:
+        self.base = max(base, 0.05)
+        self.cap = cap
+        self.failures = 0
+
+    def failed(self) -> float:
+        """Records a failure; returns how long to wait before the next try."""
+        self.failures += 1
+        if self.failures == 1:
+            log.exception("dispatch failed; retrying with backoff until the database answers")
+        else:
+            log.debug("dispatch failed again (%d in a row)", self.failures, exc_info=True)
+        return min(self.cap, self.base * 2.0 ** min(self.failures - 1, 20))
+
+    def succeeded(self) -> None:
+        if self.failures:
+            log.warning("dispatch recovered after %d failed tries", self.failures)
+            self.failures = 0
+
+
 async def serve(dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event) -> None:
     """Runs the configured number of lanes until `stop`; each finishes its batch first."""
+    health = Health(dispatcher.config.poll_interval)
     async with asyncio.TaskGroup() as lanes:
         for lane in range(max(dispatcher.config.lanes, 1)):
-            lanes.create_task(_lane(dispatcher, wakeups, stop, prunes=lane == 0))
+            lanes.create_task(_lane(dispatcher, wakeups, stop, health, prunes=lane == 0))
 
 
 async def _lane(
-    dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event, *, prunes: bool
+    dispatcher: Dispatcher,
+    wakeups: list[asyncio.Event],
+    stop: asyncio.Event,
+    health: Health,
+    *,
+    prunes: bool,
 ) -> None:
     config = dispatcher.config
     events = [stop, dispatcher.receipts.arrived, *wakeups]
@@ -67,9 +99,13 @@ async def _lane(
             if prunes and time.monotonic() >= next_prune:
                 await dispatcher.prune_receipts()
                 next_prune = time.monotonic() + _PRUNE_EVERY
-            if await dispatcher.run_once():
-                continue  # there may be more right away
+            handled = await dispatcher.run_once()
         except Exception:
             # The database may be restarting; claimed messages return when their lease ends.
-            log.exception("dispatch failed; retrying in %.1fs", config.poll_interval)
+            # Only `stop` cuts the wait short: the other events fire again at once.
+            await first_of([stop], health.failed())
+            continue
+        health.succeeded()
+        if handled:
+            continue  # there may be more right away
         await first_of(events, config.poll_interval)

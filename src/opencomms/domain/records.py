@@ -35,6 +35,12 @@ class MessageRecord:
     created_at: int
     updated_at: int
     deleted_at: int | None
+    # The conversation it belongs to (domain/sessions.py); set on inbound messages.
+    session_id: str | None = None
+
+    @property
+    def inbound(self) -> bool:
+        return self.status == "INBOUND"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Resolve Senders: the best sender/recipient pairings for one person's addresses.
 
-The order follows the spec's examples: channels richest first (RCS, then WhatsApp, then SMS,
-then email), reordered by the caller's `channels.priority` (lowest value first; channels it
-does not name keep that order after the named ones) and narrowed by `channels.filterIn`.
+The order follows the spec's examples, as routing's does (`routing.CHANNEL_ORDER`): channels
+richest first (RCS, then WhatsApp, then SMS, then email), reordered by the caller's
+`channels.priority` (lowest value first; channels it does not name keep that order after the
+named ones) and narrowed by `channels.filterIn`.
 Within a channel the person's addresses keep the order they were given, and a phone sender
 from the recipient's own country comes before one from abroad. At most ten pairings.
 """
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from opencomms.domain import errors, phone
 from opencomms.domain.channels import REACHES, ChannelType
 from opencomms.domain.errors import Problem
+from opencomms.domain.routing import CHANNEL_ORDER
 from opencomms.domain.senders import SenderRecord, SenderStatus
 
-DEFAULT_ORDER = (ChannelType.RCS, ChannelType.WHATSAPP, ChannelType.SMS, ChannelType.EMAIL)
 MAX_RESULTS = 10
 _PHONE_CHANNELS = frozenset({"PHONE", "WHATSAPP"})
 
@@ -55,7 +56,7 @@ def recipient_problems(recipients: list[RecipientAddress], prefix: str) -> list[
 
 
 def channel_order(control: ChannelControl) -> list[ChannelType]:
-    allowed = [c for c in DEFAULT_ORDER if not control.filter_in or c in control.filter_in]
+    allowed = [c for c in CHANNEL_ORDER if not control.filter_in or c in control.filter_in]
     # A stable sort: named channels by their value, then the rest in the default order.
     return sorted(allowed, key=lambda c: (c not in control.priority, control.priority.get(c, 0)))
 

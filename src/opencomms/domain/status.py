@@ -12,6 +12,7 @@ class MessageStatus(StrEnum):
     UNDELIVERED = "UNDELIVERED"
     FAILED = "FAILED"
     CANCELED = "CANCELED"
+    INBOUND = "INBOUND"  # received from a recipient, never sent: no operation, no attempts
 
 
 class OperationStatus(StrEnum):
@@ -29,6 +30,7 @@ FINAL = frozenset(
         MessageStatus.UNDELIVERED,
         MessageStatus.FAILED,
         MessageStatus.CANCELED,
+        MessageStatus.INBOUND,
     }
 )
 
@@ -46,6 +48,7 @@ RANK: dict[MessageStatus, int] = {
     MessageStatus.FAILED: 3,
     MessageStatus.CANCELED: 3,
     MessageStatus.READ: 4,
+    MessageStatus.INBOUND: 4,
 }
 
 

@@ -15,12 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.status import MessageStatus
 from opencomms.store.codec import dumps, loads
-from opencomms.store.tables import attempts, messages, operations
+from opencomms.store.tables import attempt_parts, attempts, messages, operations
 
 NOTIFY_CHANNEL = "opencomms_queue"
 # Statuses with work left: sending (SCHEDULED, QUEUED) or a receipt to wait for (SENT, and
@@ -362,3 +362,20 @@ async def load_operations(
         operations.c.id.in_(list(operation_ids))
     )
     return {r.id: (loads(r.content), loads(r.sender)) for r in await conn.execute(query)}
+
+
+async def insert_parts(conn: AsyncConnection, parts: Sequence[tuple[str, str]]) -> None:
+    """The further ids of hand-offs (long SMS parts), each naming its attempt's own id."""
+    if parts:
+        await conn.execute(
+            insert(attempt_parts),
+            [{"external_id": part, "primary_id": primary} for part, primary in parts],
+        )
+
+
+async def primary_ids(conn: AsyncConnection, external_ids: Iterable[str]) -> dict[str, str]:
+    """The attempt id each of these part ids belongs to (ids that are no part are left out)."""
+    query = select(attempt_parts.c.external_id, attempt_parts.c.primary_id).where(
+        attempt_parts.c.external_id.in_(list(external_ids))
+    )
+    return {row.external_id: row.primary_id for row in await conn.execute(query)}

@@ -37,6 +37,7 @@ def message_record(row: Row[Any]) -> MessageRecord:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         deleted_at=m["deleted_at"],
+        session_id=m["session_id"],
     )
 
 
@@ -56,7 +57,7 @@ def _message_where(account_sid: str, f: MessageFilter, dialect: str) -> list[Col
     if f.operation_id:
         where.append(messages.c.operation_id == f.operation_id)
     if f.session_id:
-        where.append(literal(False))  # sessions (inbound conversations) do not exist yet
+        where.append(messages.c.session_id == f.session_id)
     if f.start is not None:
         where.append(messages.c.created_at >= f.start)
     if f.end is not None:

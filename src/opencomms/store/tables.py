@@ -236,6 +236,53 @@ sender_pacing = Table(
     Column("next_slot", Float, nullable=False),
 )
 
+# Further ids a channel gave one hand-off (the parts of a long SMS), each naming the
+# attempt's own external_id: a receipt for any part applies to the attempt.
+attempt_parts = Table(
+    "attempt_parts",
+    metadata,
+    Column("external_id", String(128), primary_key=True),
+    Column("primary_id", String(128), nullable=False),
+)
+
+# -- The sandbox inbox, inbound messages and opt-outs (issue 12) ------------------------------
+
+# The conversation an inbound message belongs to (domain/sessions.py derives the id from the
+# account, the sender and the remote address), so replies and sends thread together.
+messages.append_column(Column("session_id", String(64), nullable=True))
+Index("ix_messages_session", messages.c.account_sid, messages.c.session_id)
+
+# The sandbox inbox is derived from attempt rows, never copied, so dispatch writes nothing
+# more for it. A DELETE records a clear here instead of touching attempts: every sandbox
+# delivery of the account up to `up_to_attempt` (optionally only to one address, or of one
+# operation) is hidden from then on.
+sandbox_clears = Table(
+    "sandbox_clears",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("account_sid", String(34), nullable=False),
+    Column("to_address", String(320), nullable=True),
+    Column("operation_id", String(64), nullable=True),
+    Column("up_to_attempt", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_sandbox_clears_account", "account_sid"),
+)
+
+# STOP/START replies, per sender address and remote address, as carriers keep them. A row
+# exists once a number has sent either keyword; `opted_out` says which came last.
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("sender_address", String(320), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("keyword", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 # Idempotency keys (decision 11): a POST's first answer, kept 24 hours per account and key.
 # `status` is NULL while the first request is still in flight (until `locked_until`).
 idempotency_keys = Table(

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from opencomms.channels import OutboundMessage, Receipt
-from opencomms.channels.smpp import InboundMessage, SmppChannel
+from opencomms.channels.base import InboundMessage
+from opencomms.channels.smpp import SmppChannel
 from tests.channels.smsc.control import Smsc, running
 
 SENDER = "+15005550006"

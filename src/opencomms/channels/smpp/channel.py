@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from opencomms.channels.base import (
     Handoff,
+    InboundMessage,
+    InboundSink,
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
@@ -26,7 +28,7 @@ from opencomms.channels.base import (
 )
 from opencomms.channels.smpp import gsm, pdu, receipts
 from opencomms.channels.smpp.config import SmppRouteConfig
-from opencomms.channels.smpp.inbound import InboundMessage, Reassembler, address, split_udh
+from opencomms.channels.smpp.inbound import Reassembler, address, split_udh
 from opencomms.channels.smpp.link import TICK, Link
 from opencomms.channels.smpp.session import ConnectionLost, RequestTimeout, Session
 from opencomms.channels.smpp.status import (
@@ -48,23 +50,10 @@ _TON_ALPHANUMERIC: Final = 5
 
 Ack = tuple[Session, int]  # the connection a deliver_sm came on, and its sequence number
 ReceiptSinkAny = Callable[[Receipt], Awaitable[None] | None]
-InboundSink = Callable[[InboundMessage], Awaitable[None] | None]
 
 
 class RouteDownError(TransientDeliveryError):
     """No connection of the route is bound: the message should wait, not use up an attempt."""
-
-
-@dataclass(frozen=True, slots=True)
-class MultipartResult(SendResult):
-    """A hand-off of one or more parts: `external_id` is the first part's SMSC id, `parts`
-    the ids of the others (the shape the routes seam gives `SendResult` itself)."""
-
-    parts: tuple[str, ...] = ()
-
-    @property
-    def external_ids(self) -> tuple[str, ...]:
-        return (self.external_id, *self.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +177,7 @@ class SmppChannel:
 
     # sending
 
-    async def send(self, message: OutboundMessage) -> MultipartResult:
+    async def send(self, message: OutboundMessage) -> SendResult:
         text = _text_of(message.content)
         encoded = gsm.encode_text(text, force_ucs2=self.config.default_encoding == "ucs2")
         source, source_ton, source_npi = self._source(message.sender)
@@ -218,7 +207,8 @@ class SmppChannel:
             ]
         # Parts go in order, one after the other: some SMSCs and handsets expect that.
         ids = [await self._submit(b) for b in bodies]
-        return MultipartResult(ids[0], tuple(ids[1:]))
+        # The first part's SMSC id names the hand-off; every part's receipt counts.
+        return SendResult(ids[0], parts=tuple(ids[1:]))
 
     def _source(self, sender: str) -> tuple[bytes, int, int]:
         number = sender.removeprefix("+")
@@ -368,7 +358,7 @@ class SmppChannel:
         to = address(sm.destination_addr, sm.dest_ton)
         data, segment = split_udh(sm)
         if segment is None:
-            text, acks, parts = gsm.decode_text(data, sm.data_coding), [(session, sequence)], 1
+            text, acks = gsm.decode_text(data, sm.data_coding), [(session, sequence)]
         else:
             now = asyncio.get_running_loop().time()
             done = self._reassembler.add(
@@ -376,8 +366,8 @@ class SmppChannel:
             )
             if done is None:
                 return
-            text, acks, parts = done[0], done[1], segment.total
-        message = InboundMessage("SMS", sender, to, {"text": text}, None, now_ms(), parts)
+            text, acks = done[0], done[1]
+        message = InboundMessage("SMS", sender, to, {"text": text}, None, now_ms())
         self._after(self._inbound(message), acks)
 
     def _after(self, result: Awaitable[None] | None, acks: list[Ack]) -> None:

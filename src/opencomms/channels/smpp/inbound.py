@@ -6,7 +6,7 @@ parts loses nothing (the SMSC delivers the unanswered parts again).
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 from opencomms.channels.smpp import gsm, pdu
 
@@ -15,20 +15,6 @@ _IEI_CONCAT_8: Final = 0x00
 _IEI_CONCAT_16: Final = 0x08
 
 Ack = TypeVar("Ack")
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """A message a phone sent to one of the route's numbers (the fields of the routes seam's
-    InboundMessage, plus how many parts it came in)."""
-
-    channel: str  # SMS
-    sender: str  # the remote number, E.164 when the SMSC says it is international
-    to: str  # the number (or short code) of ours it reached
-    content: dict[str, Any]  # {"text": ...}
-    external_id: str | None = None  # SMPP gives an inbound message no id
-    received_at: int | None = None  # epoch ms of the last part
-    parts: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """routes, plans and pacing: each message's planned routes, its current sender, its pacing
-slot; each attempt's route; the shared per-sender pacing state
+slot; each attempt's route and further ids; the shared per-sender pacing state
 
 Revision ID: 0003
 Revises: 0002
@@ -33,9 +33,15 @@ def upgrade() -> None:
         sa.Column("sender_id", sa.String(length=64), primary_key=True),
         sa.Column("next_slot", sa.Float(), nullable=False),
     )
+    op.create_table(
+        "attempt_parts",
+        sa.Column("external_id", sa.String(length=128), primary_key=True),
+        sa.Column("primary_id", sa.String(length=128), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("attempt_parts")
     op.drop_table("sender_pacing")
     with op.batch_alter_table("attempts") as batch:
         batch.drop_column("route")

@@ -1,14 +1,14 @@
 """idempotency keys and shared rate limits
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"  # re-chained after 0003 landed on main
+down_revision = "0007"  # re-chained after 0007 landed on main
 branch_labels = None
 depends_on = None
 

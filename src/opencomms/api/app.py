@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from opencomms import __version__, console
 from opencomms.api import (
+    body_check,
     contract,
     emails,
     errors,
@@ -18,7 +19,10 @@ from opencomms.api import (
 )
 from opencomms.api.deps import AppState
 from opencomms.api.fast_path import FastPath
+from opencomms.api.idempotency import Idempotency
 from opencomms.api.limits import BodyGuard
+from opencomms.api.ratelimit import Limits, RateLimit, RateLimiter
+from opencomms.api.requestlog import RequestLog
 from opencomms.config import Settings
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
@@ -27,7 +31,7 @@ from opencomms.store.db import Database
 API_PREFIXES = ("/v1", "/preview")  # decision 5: /preview serves the same handlers
 
 
-def create_app(db: Database, settings: Settings) -> FastAPI:
+def create_app(db: Database, settings: Settings, limits: Limits | None = None) -> FastAPI:
     app = FastAPI(
         title="OpenComms",
         version=__version__,
@@ -43,6 +47,7 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
         public_url=settings.public_url,
         settings=settings,
         stats=StatsKeeper(db),
+        limiter=RateLimiter(db, limits or Limits.from_env()),
     )
     errors.install(app)
     app.include_router(health.router)
@@ -60,7 +65,11 @@ def create_app(db: Database, settings: Settings) -> FastAPI:
     console.install(app, settings)
     # Added first, so it runs inside the guards added after it.
     app.add_middleware(FastPath, state=app.state.opencomms)
+    app.add_middleware(Idempotency)
+    app.add_middleware(RateLimit)
     app.add_middleware(
         BodyGuard, max_bytes=settings.max_body_bytes, form_prefixes=event_streams.FORM_PREFIXES
     )
+    app.add_middleware(RequestLog)  # outermost: it sees every answer, refusals included
+    body_check.warm_up()
     return app

@@ -5,8 +5,10 @@ explained: the branch the caller most plausibly meant (by the properties they se
 validated on its own and its violations are reported instead.
 """
 
+from functools import cache
 from typing import Any
 
+from opencomms import templating
 from opencomms.api import spec
 from opencomms.domain import errors
 from opencomms.domain.errors import Problem
@@ -25,9 +27,68 @@ def json_path(prefix: str, parts: list[str | int]) -> str:
 _EXPLAINED = 1000  # past this many, problems are only located, not explained
 
 
+MAX_DEPTH = 32  # no field of the spec nests half as deep
+
+
+def too_deep_path(value: Any) -> str | None:
+    """The path of the first point nested deeper than MAX_DEPTH, if any (no recursion)."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "$")]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(node))
+    return None
+
+
+def _too_deep(body: Any) -> list[Problem]:
+    message = f"The value nests deeper than {MAX_DEPTH} levels"
+    return [Problem(errors.INVALID_PARAMETER, message, too_deep_path(body) or "$")]
+
+
 def check_send_request(body: Any) -> list[Problem]:
     """Every way a SendMessages body breaks the spec's schema, each with its JSON path."""
-    return _check(spec.send_messages_schema(), spec.validator("SendMessagesRequest"), body)
+    try:
+        if spec.validator("SendMessagesRequest").is_valid(body):
+            return []
+        return _schema_problems(body)
+    except ValueError:
+        # The validator gives up on very deep values ("Recursion limit reached"); only then
+        # is the body walked, so the common case pays nothing for the check.
+        return _too_deep(body)
+
+
+def _schema_problems(body: Any) -> list[Problem]:
+    """The problems of an invalid body, recipient by recipient.
+
+    Collecting every error of 10,000 bad recipients in one call of the validator takes
+    seconds of native code that holds the interpreter; one recipient at a time keeps each
+    call short (the caller runs this on a thread, so the event loop gets its turns) and lets
+    the explanations stop at `_EXPLAINED`.
+    """
+    recipients = body.get("to") if isinstance(body, dict) else None
+    if not isinstance(recipients, list) or not recipients:
+        return _explained(spec.validator("SendMessagesRequest"), body, "$", _root())
+    problems = _explained(spec.validator("SendMessagesRequest"), {**body, "to": []}, "$", _root())
+    problems = [p for p in problems if p.context != "$.to"]  # minItems: `to` is not empty
+    limit = _root()["properties"]["to"].get("maxItems")
+    if limit is not None and len(recipients) > limit:
+        message = f"at most {limit} recipients are allowed ({len(recipients)} given)"
+        problems.append(Problem(errors.INVALID_PARAMETER, message, "$.to"))
+    item_schema = _recipient_schema()
+    item = _recipient_validator()
+    for index, recipient in enumerate(recipients):
+        if item.is_valid(recipient):
+            continue
+        where = f"$.to[{index}]"
+        if len(problems) < _EXPLAINED:
+            problems += _explained(item, recipient, where, item_schema)
+        else:
+            problems.append(Problem(errors.INVALID_PARAMETER, "is not a valid recipient", where))
+    return problems
 
 
 def check_request(path: str, method: str, body: Any) -> list[Problem]:
@@ -44,6 +105,34 @@ def _check(schema: dict[str, Any], validator: Any, body: Any) -> list[Problem]:
             where = json_path("$", list(error.instance_path))
             problems.append(Problem(errors.INVALID_PARAMETER, _short(error.message), where))
     return problems
+
+
+def warm_up() -> None:
+    """Compiles the validators now: compiling holds the interpreter for a while, which must
+    not happen inside the first request."""
+    spec.validator("SendMessagesRequest")
+    _recipient_validator()
+    templating.warm_up()
+
+
+def _root() -> dict[str, Any]:
+    return spec.send_messages_schema()
+
+
+def _recipient_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = _root()["properties"]["to"]["items"]
+    return schema
+
+
+@cache
+def _recipient_validator() -> Any:
+    return spec.validator_for(_recipient_schema())
+
+
+def _explained(validator: Any, instance: Any, prefix: str, schema: Any) -> list[Problem]:
+    return [
+        p for e in validator.iter_errors(instance) for p in _translate(e, instance, prefix, schema)
+    ]
 
 
 def _translate(

@@ -4,9 +4,10 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from opencomms.api.errors import Unauthorized
 from opencomms.api.ttl_cache import TtlCache
@@ -16,6 +17,9 @@ from opencomms.store import accounts
 from opencomms.store.accounts import SecretBox
 from opencomms.store.analyze import StatsKeeper
 from opencomms.store.db import Database
+
+if TYPE_CHECKING:
+    from opencomms.api.ratelimit import RateLimiter
 
 
 class VerifiedCredentials:
@@ -53,6 +57,7 @@ class AppState:
     settings: Settings = field(default_factory=Settings)
     verified: VerifiedCredentials = field(default_factory=VerifiedCredentials)
     stats: StatsKeeper | None = None  # planner statistics after bulk inserts (PostgreSQL)
+    limiter: "RateLimiter | None" = None  # per-account rate limits, when any is set
     account_senders: TtlCache[str, AccountSenders] = field(
         default_factory=lambda: TtlCache(ACCOUNT_SENDERS_TTL)
     )
@@ -63,8 +68,23 @@ async def state(request: Request) -> AppState:
     return app_state
 
 
-def _basic_credentials(request: Request) -> tuple[str, str]:
-    header = request.headers.get("authorization", "")
+def basic_credentials(header: str) -> tuple[str, str] | None:
+    """The (username, password) of an HTTP Basic `Authorization` header, if it is one."""
+    try:
+        return _decode_basic(header)
+    except Unauthorized:
+        return None
+
+
+async def authenticate_header(app: AppState, header: str) -> str | None:
+    """The Account SID an `Authorization` header authenticates as, or None."""
+    credentials = basic_credentials(header)
+    if credentials is None:
+        return None
+    return await account_for(app, *credentials)
+
+
+def _decode_basic(header: str) -> tuple[str, str]:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         raise Unauthorized
@@ -84,10 +104,15 @@ async def current_account(request: Request) -> str:
 
 
 async def authenticate(app: AppState, request: Request) -> str:
-    username, password = _basic_credentials(request)
-    account_sid = await account_for(app, username, password)
+    """The request's account; raises Unauthorized. A middleware (rate limits, idempotency)
+    may have authenticated it already."""
+    known: str | None = getattr(request.state, "account_sid", None)
+    if known is not None:
+        return known
+    account_sid = await authenticate_header(app, request.headers.get("authorization", ""))
     if account_sid is None:
         raise Unauthorized
+    request.state.account_sid = account_sid  # for the request's log line
     return account_sid
 
 
@@ -102,6 +127,19 @@ async def account_for(app: AppState, username: str, password: str) -> str | None
     if account_sid is not None:
         app.verified.put(username, password, account_sid)
     return account_sid
+
+
+async def account_of_scope(scope: Scope) -> str | None:
+    """For middlewares: the request's account, authenticated once and kept for the route."""
+    state = scope.setdefault("state", {})
+    known: str | None = state.get("account_sid")
+    if known is not None:
+        return known
+    header = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
+    account = await authenticate_header(scope["app"].state.opencomms, header.decode("latin-1"))
+    if account is not None:
+        state["account_sid"] = account
+    return account
 
 
 Account = Annotated[str, Depends(current_account)]

@@ -3,8 +3,10 @@
 import logging
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +16,7 @@ from opencomms.api.limits import BodyTooLarge
 from opencomms.api.responses import error_response, one_error
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+from opencomms.store.db import UNAVAILABLE, is_unavailable
 
 log = logging.getLogger("opencomms.api")
 
@@ -25,6 +28,19 @@ _HTTP_CODES = {
     413: errors.PAYLOAD_TOO_LARGE,
     415: errors.UNSUPPORTED_MEDIA_TYPE,
 }
+
+
+class Refused(Exception):
+    """A refusal whose answer is already built (a rate limit's 429 with its headers)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _refused(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return exc.response
 
 
 class Unauthorized(Exception):
@@ -98,12 +114,45 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _too_large(_request: Request, _exc: Exception) -> Response:
-    return one_error(413, errors.PAYLOAD_TOO_LARGE, "The body is too large")
+    response = one_error(413, errors.PAYLOAD_TOO_LARGE, "The body is too large")
+    response.headers["Connection"] = "close"  # the rest of the body is still on the wire
+    return response
+
+
+RETRY_AFTER_SECONDS = 2  # a database restart or failover takes seconds
+
+
+def unavailable_response() -> Response:
+    """503 for a database that is down, unreachable, read-only or full.
+
+    `Connection: close`: the failure may have cut the request short, and a client must not
+    send its next request on a connection it cannot trust. Nothing was taken: every write
+    of a request is one transaction, so a 503 always means "not accepted, retry".
+    """
+    response = one_error(
+        503,
+        errors.SERVICE_UNAVAILABLE,
+        "The service cannot reach its database; nothing was accepted, retry later",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Connection"] = "close"
+    return response
+
+
+async def _store_failure(_request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return unavailable_response()
+    return await _unexpected(_request, exc)
 
 
 async def _unexpected(_request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return one_error(500, errors.INTERNAL_ERROR, "Internal server error")
+    if is_unavailable(exc):
+        return await _store_failure(_request, exc)
+    log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    response = one_error(500, errors.INTERNAL_ERROR, "Internal server error")
+    response.headers["Connection"] = "close"
+    return response
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -115,6 +164,9 @@ HANDLERS: list[tuple[type[Exception], Handler]] = [
     (Unauthorized, _unauthorized),
     (HTTPException, _http_error),
     (BodyTooLarge, _too_large),
+    (Refused, _refused),
+    # Handled here, not by the catch-all: the catch-all re-raises into the server's log.
+    *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError)),
     (Exception, _unexpected),
 ]
 

@@ -1,13 +1,17 @@
 """Liveness and readiness, without credentials."""
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from opencomms.api.deps import State
+from opencomms.api.errors import RETRY_AFTER_SECONDS
 from opencomms.api.responses import JSONResponse, one_error
 from opencomms.domain import errors
+from opencomms.store.db import write_refusal
+
+log = logging.getLogger("opencomms.api")
 
 router = APIRouter(tags=["Health"])
 
@@ -18,13 +22,24 @@ async def healthz() -> Any:
     return JSONResponse({"status": "ok"})
 
 
+_NOT_READY = {
+    "unreachable": "The database is not reachable",
+    "read-only": "The database does not accept writes (read-only)",
+    "disk full": "The database's disk is (nearly) full",
+}
+
+
 @router.get("/readyz")
 async def readyz(app: State) -> Any:
-    """The database answers."""
-    try:
-        async with app.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as error:  # any failure to reach the database means not ready
-        message = f"The database is not reachable: {str(error)[:200]}"
-        return one_error(503, errors.SERVICE_UNAVAILABLE, message)
+    """Ready to take writes: the database answers and would commit a write now.
+
+    The reason is one of a few fixed sentences; the driver's own error (hosts, paths, SQL)
+    goes to the server log only, never to an anonymous caller.
+    """
+    refusal = await write_refusal(app.db)
+    if refusal is not None:
+        log.warning("not ready: %s", refusal)
+        response = one_error(503, errors.SERVICE_UNAVAILABLE, _NOT_READY[refusal])
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     return JSONResponse({"status": "ready"})

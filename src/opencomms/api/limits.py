@@ -69,6 +69,7 @@ class BodyGuard:
             response = one_error(
                 415, errors.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json"
             )
+            response.headers["Connection"] = "close"  # the body was never read
             await response(scope, receive, send)
             return
         await self.app(scope, self._counting(receive), send)
@@ -77,6 +78,7 @@ class BodyGuard:
         response = one_error(
             413, errors.PAYLOAD_TOO_LARGE, f"The body exceeds {self.max_bytes} bytes"
         )
+        response.headers["Connection"] = "close"  # the body was never read
         await response(scope, receive, send)
 
     def _counting(self, receive: Receive) -> Receive:

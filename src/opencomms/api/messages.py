@@ -1,5 +1,6 @@
 """The Messages resource: send, list, fetch, seek."""
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -10,14 +11,16 @@ from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
 from opencomms.api.presenters import operation_uri
+from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
 from opencomms.domain.routing import AccountSenders, SenderSpec
-from opencomms.domain.send import MAX_PROBLEMS, prepare
+from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, SendCommand, prepare
 from opencomms.services.messages import message_detail
 from opencomms.store import reads, sends
+from opencomms.templating import budget
 
 router = APIRouter(tags=["Messages"])
 
@@ -57,6 +60,57 @@ def accepted(
     return JSONResponse(body, status_code=202, headers=headers)
 
 
+# Bodies past this size, or with Liquid tags or filters, are parsed and checked on a thread.
+_INLINE_BODY_BYTES = 16 * 1024
+_COSTLY_MARKUP = (b"{%", b"|")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
+        ) from error
+    if not isinstance(body, dict):
+        raise ValidationFailed(
+            [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
+        )
+    return body
+
+
+def check_body(raw: bytes) -> tuple[dict[str, Any], SendCommand, list[Problem]]:
+    """The body parsed, schema-checked and made a command (its problems kept for later)."""
+    body = parse_json_object(raw)
+    wire.normalize_enums(body)
+    problems = body_check.check_send_request(body)
+    refused = frozenset(p.context for p in problems if p.context)
+    return body, wire.send_command(body, refused), problems
+
+
+def check_command(
+    command: SendCommand, available: AccountSenders, problems: list[Problem]
+) -> tuple[PreparedSend, list[Problem]]:
+    """The domain checks and trial renders; raises ValidationFailed with every problem."""
+    prepared = None
+    with budget.shared_pool():
+        try:
+            prepared = prepare(command, available)
+        except ValidationFailed as failed:
+            problems = problems + failed.problems
+    if problems or prepared is None:
+        raise ValidationFailed(problems[:MAX_PROBLEMS])
+    return prepared, problems
+
+
+async def _off_loop(costly: bool, func: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(func, *args) if costly else func(*args)
+
+
+def is_costly(raw: bytes) -> bool:
+    return len(raw) > _INLINE_BODY_BYTES or any(mark in raw for mark in _COSTLY_MARKUP)
+
+
 @router.post("/Messages", status_code=202)
 async def send_messages(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Messages: accepts up to 10,000 recipients; every one is stored before the 202."""
@@ -78,18 +132,14 @@ async def available_senders(app: AppState, account: str, spec: SenderSpec | None
 
 async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
     """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
-    body = await read_json_object(request)
-    wire.normalize_enums(body)
-    problems = body_check.check_send_request(body)
-    refused = frozenset(p.context for p in problems if p.context)
-    command = wire.send_command(body, refused)
+    raw = await request.body()
+    # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
+    # body or 10,000 trial renders would otherwise hold the event loop for seconds.
+    costly = is_costly(raw)
+    body, command, problems = await _off_loop(costly, check_body, raw)
     available = await available_senders(app, account, command.sender)
-    try:
-        prepared = prepare(command, available)
-    except ValidationFailed as failed:
-        problems += failed.problems
-    if problems:
-        raise ValidationFailed(problems[:MAX_PROBLEMS])
+    prepared, problems = await _off_loop(costly, check_command, command, available, problems)
+    await _spend_recipients(app, account, len(prepared.recipients))
     if any(s.mps for s in available.senders):
         async with app.db.read() as conn:
             validity = app.settings.worker.validity_seconds
@@ -109,7 +159,16 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
     )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
+    # With an Idempotency-Key, the middleware records this answer once it is sent.
     return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+
+
+async def _spend_recipients(app: AppState, account: str, count: int) -> None:
+    if app.limiter is None:
+        return
+    decision = await app.limiter.spend(account, RECIPIENTS, count)
+    if decision is not None and not decision.allowed:
+        raise RateLimited(decision, "recipients this minute")
 
 
 @router.get("/Messages")

@@ -3,16 +3,18 @@ commands (send, messages, operations, sandbox)."""
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from opencomms import logs
 from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.cli import events as events_cli
 from opencomms.cli import smpp as smpp_cli
@@ -336,12 +338,24 @@ async def _with_db(database_url: str, use: Callable[[Database], Awaitable[_T]]) 
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    logs.configure()
     try:
         app()
     except (runtime.SchemaOutOfDate, DatabaseUrlError, NoBootstrapAccount) as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(logs.mask(str(error)))}")
         raise SystemExit(2) from error
     except ConfigError as error:
         for problem in error.problems:
             console.print("[red]error:[/red]", escape(problem), highlight=False, soft_wrap=True)
         raise SystemExit(2) from error
+    except Exception as error:
+        _failed(error)
+
+
+def _failed(error: Exception) -> NoReturn:
+    """A start that fails says why in one masked line: a traceback would show the values
+    in play (database URLs with passwords, sealed auth tokens, SQL parameters)."""
+    first = logs.mask(str(error).splitlines()[0] if str(error) else "")
+    console.print(f"[red]error:[/red] {escape(f'{type(error).__name__}: {first}')}")
+    logging.getLogger("opencomms").debug("failed", exc_info=error)
+    raise SystemExit(1) from None

@@ -2,12 +2,15 @@
 built once by the command line (opencomms.config.load_settings)."""
 
 import asyncio
+import contextlib
 import gc
+import logging
+import os
 
-import uvicorn
 from rich.console import Console
 
 from opencomms.api.app import create_app
+from opencomms.cli.server import ConnectionLimits, GracefulServer, server_config
 from opencomms.clock import now_ms
 from opencomms.config import Settings, with_key
 from opencomms.domain.senders import SenderRecord
@@ -15,6 +18,8 @@ from opencomms.store import accounts, inventory
 from opencomms.store import migrate as migrations
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database, open_database
+
+log = logging.getLogger("opencomms.serve")
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -64,27 +69,37 @@ async def serve(settings: Settings, console: Console, *, worker: bool = True) ->
     db = await open_ready(settings.database_url)
     await ensure_account(db, SecretBox(settings.secret_key), settings, console)
     await sync_senders(db, settings)
-    config = uvicorn.Config(
-        create_app(db, settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,
+    config = server_config(
+        create_app(db, settings), settings.host, settings.port, ConnectionLimits.from_env()
     )
-    server = uvicorn.Server(config)
+    stop = asyncio.Event()
+    server = GracefulServer(config, on_stop=stop.set)
     # Startup objects live as long as the process: keep them out of every GC pass, so a
     # 10,000-recipient request does not pay for scanning them.
     gc.freeze()
-    stop = asyncio.Event()
     task = asyncio.create_task(_work(db, settings, stop)) if worker else None
     try:
         await server.serve()
     finally:
         stop.set()
-        if task is not None:
-            await task
+        await _drain(task)
         await db.dispose()
+
+
+async def _drain(worker: "asyncio.Task[None] | None") -> None:
+    """Lets the worker finish the hand-offs in hand, for at most the grace period
+    (OPENCOMMS_SHUTDOWN_GRACE seconds, default 30); past it, the worker is cancelled and
+    its leases return to the queue when they expire."""
+    if worker is None:
+        return
+    grace = float(os.environ.get("OPENCOMMS_SHUTDOWN_GRACE") or 30)
+    try:
+        await asyncio.wait_for(asyncio.shield(worker), grace)
+    except TimeoutError:
+        log.warning("worker still busy after %.0fs of grace: stopping it", grace)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
 
 
 async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:

@@ -1,5 +1,6 @@
 """Personalizing an operation's content: parsed once per operation, rendered per recipient."""
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +40,16 @@ def _render(node: Any, variables: Mapping[str, str]) -> Any:
     return node
 
 
+def _uses_engine(node: Any) -> bool:
+    if isinstance(node, CompiledTemplate):
+        return node.uses_engine
+    if isinstance(node, dict):
+        return any(_uses_engine(item) for item in node.values())
+    if isinstance(node, list):
+        return any(_uses_engine(item) for item in node)
+    return False
+
+
 class ContentTemplate:
     """An operation's content, ready to render for each of its recipients."""
 
@@ -46,10 +57,32 @@ class ContentTemplate:
         # Accept-time checks parse every template, so this only fails for rows written by
         # something else; then each recipient fails with the reason instead of the worker.
         self._broken: TemplateError | None = None
+        self.costly = False  # renders take the engine: up to its budget (50 ms) each
         try:
             self._tree = _compile(content)
+            self.costly = _uses_engine(self._tree)
         except TemplateError as error:
             self._broken = error
+
+    def render_each(
+        self, recipients: list[Mapping[str, str]]
+    ) -> list[dict[str, Any] | RenderError]:
+        """Each recipient's content, or why it cannot be produced."""
+        results: list[dict[str, Any] | RenderError] = []
+        for variables in recipients:
+            try:
+                results.append(self.render(variables))
+            except RenderError as error:
+                results.append(error)
+        return results
+
+    async def render_all(
+        self, recipients: list[Mapping[str, str]]
+    ) -> list[dict[str, Any] | RenderError]:
+        """`render_each`, on a thread when the engine runs: it must not hold the event loop."""
+        if not self.costly:
+            return self.render_each(recipients)
+        return await asyncio.to_thread(self.render_each, recipients)
 
     def render(self, variables: Mapping[str, str]) -> dict[str, Any]:
         if self._broken is not None:
@@ -57,6 +90,9 @@ class ContentTemplate:
         try:
             rendered: dict[str, Any] = _render(self._tree, variables)
         except TemplateError as error:
+            if error.limit:
+                message = f"Liquid rendering went past its budget: {error}"
+                raise RenderError(errors.RENDER_LIMIT, message) from error
             raise RenderError(errors.RENDER_FAILED, f"Liquid rendering failed: {error}") from error
         for path, value in string_leaves(rendered, "$.content"):
             # Accept-time checks saw only the template; the limit applies to what is sent.

@@ -231,7 +231,7 @@ def prepare_emails(
     personalizer = _Personalizer(generic, problems)
     if command.ip_pool_name is not None:
         pool = _compile_all([("$.ipPoolName", command.ip_pool_name)], problems)
-        personalizer.content += [t for _, t in pool if not t.is_static]
+        personalizer.content += [(p, t) for p, t in pool if not t.is_static]
     send_at, per_recipient = _schedule(generic, now, problems)
     tags = _check_recipients(generic, personalizer, problems)
     if command.sender is None:

@@ -161,7 +161,7 @@ class _Personalizer:
 
     def __init__(self, command: SendCommand, problems: _Problems) -> None:
         leaves = list(string_leaves(command.content, "$.content"))
-        self.content = [t for _, t in _compile_all(leaves, problems) if not t.is_static]
+        self.content = [(p, t) for p, t in _compile_all(leaves, problems) if not t.is_static]
         tag_leaves = [(f"$.tags.{k}", k) for k in command.tags]
         tag_leaves += [(f"$.tags.{k}", v) for k, v in command.tags.items()]
         tag_templates = _compile_all(tag_leaves, problems)
@@ -171,22 +171,25 @@ class _Personalizer:
             for k, v in command.tags.items()
             if len(tag_templates) == 2 * len(command.tags)
         ]
-        self.checked_keysets: dict[frozenset[str], str | None] = {}
+        self.checked_keysets: dict[frozenset[str], tuple[str, TemplateError] | None] = {}
+        self.reported: set[str] = set()  # template paths whose failure is already reported
 
-    def missing_variable(self, variables: dict[str, str]) -> str | None:
-        """The variable a recipient lacks, found once per distinct set of names."""
+    def trial_failure(self, variables: dict[str, str]) -> tuple[str, TemplateError] | None:
+        """Where and why a recipient's render fails, found once per distinct set of names."""
         keyset = frozenset(variables)
         if keyset not in self.checked_keysets:
             self.checked_keysets[keyset] = self._trial_render(variables)
         return self.checked_keysets[keyset]
 
-    def _trial_render(self, variables: dict[str, str]) -> str | None:
-        templates = self.content + [t for pair in self.tag_pairs for t in pair]
-        for template in templates:
+    def _trial_render(self, variables: dict[str, str]) -> tuple[str, TemplateError] | None:
+        templates = self.content + [
+            (f"$.tags.{k.source}", t) for k, v in self.tag_pairs for t in (k, v)
+        ]
+        for path, template in templates:
             try:
                 template.render(variables)
             except TemplateError as error:
-                return error.variable or str(error)
+                return path, error
         return None
 
     def tags(self, variables: dict[str, str]) -> dict[str, str]:
@@ -207,14 +210,9 @@ def _check_recipients(
         if recipient.skip:
             rendered.append(static_tags)
             continue
-        missing = personalizer.missing_variable(recipient.variables)
-        if missing is not None:
-            problems.add(
-                errors.INVALID_PARAMETER,
-                f"Recipient {index} has no value for the template variable '{missing}'"
-                " (give it in `variables` or use a `default` filter)",
-                f"$.to[{index}].variables.{missing}",
-            )
+        failure = personalizer.trial_failure(recipient.variables)
+        if failure is not None:
+            _report_render_failure(index, *failure, problems, personalizer.reported)
             rendered.append(static_tags)
             continue
         if personalizer.tags_static:
@@ -226,6 +224,27 @@ def _check_recipients(
                 problems.add(errors.INVALID_PARAMETER, f"Recipient {index}: {why}", "$.tags")
         rendered.append(tags)
     return rendered
+
+
+def _report_render_failure(
+    index: int, path: str, error: TemplateError, problems: _Problems, reported: set[str]
+) -> None:
+    if error.variable is not None:
+        problems.add(
+            errors.INVALID_PARAMETER,
+            f"Recipient {index} has no value for the template variable '{error.variable}'"
+            " (give it in `variables` or use a `default` filter)",
+            f"$.to[{index}].variables.{error.variable}",
+        )
+    elif path not in reported:
+        # A limit (time, loops, sizes) or a failing filter: the template is at fault, so it
+        # is reported once, with the first recipient it failed for.
+        reported.add(path)
+        problems.add(
+            errors.INVALID_PARAMETER,
+            f"The template cannot be rendered for recipient {index}: {error}",
+            path,
+        )
 
 
 def _first_phone(recipient: Recipient) -> str | None:
@@ -241,8 +260,7 @@ def _schedule(
     """The operation's send time and each recipient's (local times differ by number)."""
     count = len(command.recipients)
     if not command.send_at:
-        if command.send_at is not None:
-            problems.add(errors.INVALID_SCHEDULE, "sendAt needs at least one time", "$.schedule")
+        # The spec sets no minItems on sendAt: an empty list schedules nothing (send now).
         return None, [None] * count
     try:
         moment = schedule.parse_send_at(command.send_at[0])

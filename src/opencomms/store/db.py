@@ -1,13 +1,15 @@
 """Engines for both dialects, with the settings each needs to keep a 202's promise."""
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -95,16 +97,92 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
     connection an error breaks is dropped from the pool when it fails."""
     full_url = normalize_url(url)
     dialect = make_url(full_url).get_backend_name()
+    # hide_parameters: a database error must never carry phone numbers, texts or secrets
+    # into a log line ("[parameters: ...]").
     if dialect == "sqlite":
         # Each aiosqlite connection is a thread; one process rarely reads with more at once.
-        engine = create_async_engine(full_url, pool_size=pool_size or 10, max_overflow=0)
+        engine = create_async_engine(
+            full_url, pool_size=pool_size or 10, max_overflow=0, hide_parameters=True
+        )
         _configure_sqlite(engine)
         turn = asyncio.Lock()
         path = make_url(full_url).database
         group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
         return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
-    engine = create_async_engine(full_url, pool_size=pool_size or 20, max_overflow=0)
+    engine = create_async_engine(
+        full_url, pool_size=pool_size or 20, max_overflow=0, hide_parameters=True
+    )
     return Database(engine=engine, dialect=dialect)
+
+
+# SQLite errors after which a connection must not go back to the pool: one opened while the
+# file was read-only stays read-only for good, and one that hit a full disk or an I/O error
+# may hold a broken journal. Treated as disconnects, they are closed and re-made.
+_SQLITE_BROKEN = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
+
+# What a database that cannot be reached, or refuses writes, raises: a 503, not a 500.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    exc.OperationalError,  # SQLite read-only, full, locked; PostgreSQL gone
+    exc.InterfaceError,
+    exc.DisconnectionError,
+    exc.TimeoutError,  # no pooled connection came free in time
+    OSError,  # refused or reset connections; TimeoutError is one too
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a replica, or read-only mode
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True if `error` (or the driver error it wraps) says the database is down,
+    unreachable, read-only or full: a condition to wait out, not a bug."""
+    seen: BaseException | None = error
+    for _ in range(4):  # SQLAlchemy's wrapper, the adapter's, the driver's
+        if seen is None:
+            return False
+        if isinstance(seen, UNAVAILABLE):
+            return True
+        if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+async def write_refusal(db: Database) -> str | None:
+    """Why the database would refuse a write now, or None when it takes writes.
+
+    A write is started and rolled back, so nothing is left behind: on SQLite BEGIN IMMEDIATE
+    takes the write lock (refused on a read-only file); on PostgreSQL an UPDATE that matches
+    nothing is still refused by a read-only server or transaction. A full disk only shows at
+    commit, so for SQLite the free space beside the file is checked too.
+    """
+    try:
+        async with db.engine.connect() as conn, conn.begin() as transaction:
+            await conn.execute(text("UPDATE accounts SET sid = sid WHERE 1 = 0"))
+            await transaction.rollback()
+    except Exception as error:
+        return "read-only" if _says_read_only(error) else "unreachable"
+    folder = _sqlite_folder(db)
+    if folder is not None and shutil.disk_usage(folder).free < MIN_FREE_BYTES:
+        return "disk full"
+    return None
+
+
+MIN_FREE_BYTES = 16 * 1024 * 1024  # below this, a 10,000-recipient accept may not fit
+
+
+def _says_read_only(error: BaseException) -> bool:
+    text_ = str(getattr(error, "orig", error)).lower()
+    return "read-only" in text_ or "readonly" in text_
+
+
+def _sqlite_folder(db: Database) -> Path | None:
+    if not db.is_sqlite:
+        return None
+    path = sqlite_path(db.engine.url.render_as_string(hide_password=False))
+    return path.parent if path is not None else None
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -119,6 +197,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def on_error(context: Any) -> None:
+        message = str(context.original_exception).lower()
+        if any(sign in message for sign in _SQLITE_BROKEN):
+            context.is_disconnect = True
+            # Only this connection: the others may be fine (read-only is per connection).
+            context.invalidate_pool_on_disconnect = False
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:

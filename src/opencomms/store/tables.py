@@ -387,3 +387,29 @@ operations.append_column(
     Column("kind", String(16), nullable=False, server_default=text("'MESSAGES'"))
 )
 Index("ix_operations_account_kind_id", operations.c.account_sid, operations.c.kind, operations.c.id)
+
+# Idempotency keys (decision 11): a POST's first answer, kept 24 hours per account and key.
+# `status` is NULL while the first request is still in flight (until `locked_until`).
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("headers", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("locked_until", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_idempotency_keys_expires", "expires_at"),
+)
+
+# Rate limits shared by every API process (GCRA): the theoretical arrival time, in
+# microseconds, of each account's limiter.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("account_sid", String(34), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("tat", BigInteger, nullable=False),
+)

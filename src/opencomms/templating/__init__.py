@@ -4,6 +4,7 @@ from opencomms.templating.liquid import (
     CompiledTemplate,
     TemplateError,
     compile_template,
+    warm_up,
 )
 
-__all__ = ["CompiledTemplate", "TemplateError", "compile_template"]
+__all__ = ["CompiledTemplate", "TemplateError", "compile_template", "warm_up"]

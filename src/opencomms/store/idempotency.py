@@ -1,0 +1,117 @@
+"""Idempotency keys: claim a key atomically, read what it answered, record its answer.
+
+A claim is one INSERT that does nothing on conflict, so two API processes racing with the
+same key cannot both win. The winner's row says "in flight" until its answer is recorded;
+the send path records it in the transaction of the send itself, so a 202 and its key commit
+together or not at all.
+"""
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opencomms.store.tables import idempotency_keys as keys
+
+TTL_MS = 24 * 3600 * 1000
+LOCK_MS = 60 * 1000  # a request in flight longer than this is taken to have died
+
+
+@dataclass(frozen=True)
+class Stored:
+    fingerprint: str
+    status: int | None  # None: the first request is still in flight
+    headers: list[tuple[str, str]]
+    body: str
+    locked_until: int
+    expires_at: int
+
+
+def _insert(dialect: str):  # type: ignore[no-untyped-def]
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(keys)
+
+
+async def claim(
+    conn: AsyncConnection, account: str, key: str, fingerprint: str, now: int
+) -> Stored | None:
+    """Takes the key for a new request: None when taken, else what the key holds already.
+
+    An expired key, or one whose first request died in flight with the same body, is taken
+    over.
+    """
+    row = {
+        "account_sid": account,
+        "key": key,
+        "fingerprint": fingerprint,
+        "locked_until": now + LOCK_MS,
+        "expires_at": now + TTL_MS,
+    }
+    statement = _insert(conn.dialect.name).values(**row).on_conflict_do_nothing()
+    if (await conn.execute(statement)).rowcount == 1:
+        return None
+    stored = await _get(conn, account, key)
+    if stored is None:
+        return await claim(conn, account, key, fingerprint, now)  # deleted meanwhile
+    abandoned = stored.status is None and stored.locked_until < now
+    if stored.expires_at < now or (abandoned and stored.fingerprint == fingerprint):
+        taken = await conn.execute(
+            update(keys)
+            .where(keys.c.account_sid == account, keys.c.key == key)
+            .where(keys.c.locked_until == stored.locked_until)
+            .values(**row, status=None, headers=None, body=None)
+        )
+        if taken.rowcount == 1:
+            return None
+    return stored
+
+
+async def _get(conn: AsyncConnection, account: str, key: str) -> Stored | None:
+    row = (
+        await conn.execute(
+            select(
+                keys.c.fingerprint,
+                keys.c.status,
+                keys.c.headers,
+                keys.c.body,
+                keys.c.locked_until,
+                keys.c.expires_at,
+            ).where(keys.c.account_sid == account, keys.c.key == key)
+        )
+    ).first()
+    if row is None:
+        return None
+    headers = [tuple(pair) for pair in orjson.loads(row.headers)] if row.headers else []
+    return Stored(
+        row.fingerprint, row.status, headers, row.body or "", row.locked_until, row.expires_at
+    )
+
+
+async def record(
+    conn: AsyncConnection,
+    account: str,
+    key: str,
+    status: int,
+    headers: list[tuple[str, str]],
+    body: str,
+) -> None:
+    await conn.execute(
+        update(keys)
+        .where(keys.c.account_sid == account, keys.c.key == key)
+        .values(status=status, headers=orjson.dumps(headers).decode(), body=body)
+    )
+
+
+async def release(conn: AsyncConnection, account: str, key: str) -> None:
+    """Forgets an in-flight key whose request took nothing (a 5xx): a retry runs afresh."""
+    await conn.execute(
+        delete(keys).where(
+            keys.c.account_sid == account, keys.c.key == key, keys.c.status.is_(None)
+        )
+    )
+
+
+async def purge(conn: AsyncConnection, now: int) -> int:
+    result = await conn.execute(delete(keys).where(keys.c.expires_at < now))
+    return int(result.rowcount or 0)

@@ -116,7 +116,7 @@ async def test_pages_show_operations_messages_attempts_and_the_inbox(
 ) -> None:
     await declare_senders(db, account.sid)
     delivered = await send(client, "+14155550601", "+15005550002", text="Hello <b>there</b>")
-    await deliver(db)
+    await deliver(db, account.sid)
     await sign_in(browser, account.sid, account.secret)
     operations = await browser.get("/console/operations")
     assert delivered in operations.text
@@ -195,9 +195,10 @@ async def test_another_accounts_resources_are_not_shown(
     client: httpx.AsyncClient,
     db: Database,
     box: SecretBox,
+    account: NewCredential,
 ) -> None:
     operation_id = await send(client, "+14155550801")
-    await deliver(db)
+    await deliver(db, account.sid)
     message_id = (await client.get("/v1/Messages", params={"operationId": operation_id})).json()[
         "messages"
     ][0]["id"]

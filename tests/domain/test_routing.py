@@ -20,7 +20,10 @@ PHONE = Address("+14153902337", "PHONE")
 WHATSAPP = Address("+14153902337", "WHATSAPP")
 POOL = "comms_senderpool_01h9krwprkeee8fzqspvwy6nq8"
 DEFAULTS = [d.record(ACCOUNT) for d in DEFAULT_SENDERS]
-SMS_ID, RCS_ID, WA_ID = (d.id for d in DEFAULTS)
+SMS_ID, RCS_ID, WA_ID = (
+    next(d.id for d in DEFAULTS if d.channel == channel)
+    for channel in (ChannelType.SMS, ChannelType.RCS, ChannelType.WHATSAPP)
+)
 
 
 def chosen(spec: SenderSpec | None, available: AccountSenders) -> Candidates:

@@ -24,7 +24,7 @@ async def inbox(client: httpx.AsyncClient, **params: str) -> dict[str, object]:
 
 
 async def test_lists_each_delivery_with_its_rendered_content(
-    client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient, db: Database, account: NewCredential
 ) -> None:
     body = {
         "to": [
@@ -35,7 +35,7 @@ async def test_lists_each_delivery_with_its_rendered_content(
         "content": {"text": "Hi {{ name }}"},
     }
     operation_id = (await client.post("/v1/Messages", json=body)).json()["operationId"]
-    await deliver(db)
+    await deliver(db, account.sid)
     listed = await inbox(client)
     entries = listed["messages"]
     assert isinstance(entries, list)
@@ -71,10 +71,12 @@ async def test_lists_each_delivery_with_its_rendered_content(
     assert (await inbox(client, to="+1415555010_"))["messages"] == []
 
 
-async def test_pages_follow_the_keyset(client: httpx.AsyncClient, db: Database) -> None:
+async def test_pages_follow_the_keyset(
+    client: httpx.AsyncClient, db: Database, account: NewCredential
+) -> None:
     numbers = [f"+1415555{n:04d}" for n in range(200, 205)]
     await send(client, *numbers)
-    await deliver(db)
+    await deliver(db, account.sid)
     seen: list[str] = []
     token: str | None = None
     for _ in range(10):
@@ -89,15 +91,17 @@ async def test_pages_follow_the_keyset(client: httpx.AsyncClient, db: Database) 
     assert sorted(seen) == numbers
 
 
-async def test_clear_hides_what_came_before_only(client: httpx.AsyncClient, db: Database) -> None:
+async def test_clear_hides_what_came_before_only(
+    client: httpx.AsyncClient, db: Database, account: NewCredential
+) -> None:
     first = await send(client, "+14155550301", "+14155550302")
-    await deliver(db)
+    await deliver(db, account.sid)
     assert (
         await client.delete("/v1/Sandbox/Messages", params={"to": "+14155550301"})
     ).status_code == 204
     assert [e["to"] for e in (await inbox(client))["messages"]] == ["+14155550302"]
     second = await send(client, "+14155550301")
-    await deliver(db)
+    await deliver(db, account.sid)
     assert sorted(e["operationId"] for e in (await inbox(client))["messages"]) == sorted(
         [first, second]
     )
@@ -112,7 +116,7 @@ async def test_inbox_survives_a_restart(
     client: httpx.AsyncClient, db: Database, db_url: str, account: NewCredential
 ) -> None:
     await send(client, "+14155550401")
-    await deliver(db)
+    await deliver(db, account.sid)
     reopened = open_database(db_url)  # a new process would open the database the same way
     try:
         async with make_client(reopened, account) as fresh:
@@ -122,11 +126,15 @@ async def test_inbox_survives_a_restart(
 
 
 async def test_one_account_never_sees_or_clears_another(
-    client: httpx.AsyncClient, other_client: httpx.AsyncClient, db: Database
+    client: httpx.AsyncClient,
+    other_client: httpx.AsyncClient,
+    db: Database,
+    account: NewCredential,
+    other: NewCredential,
 ) -> None:
     mine = await send(client, "+14155550501")
     await send(other_client, "+14155550501")
-    await deliver(db)
+    await deliver(db, account.sid, other.sid)
     assert [e["operationId"] for e in (await inbox(client))["messages"]] == [mine]
     assert (await other_client.delete("/v1/Sandbox/Messages")).status_code == 204
     assert [e["operationId"] for e in (await inbox(client))["messages"]] == [mine]

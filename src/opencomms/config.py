@@ -106,10 +106,29 @@ def load_settings(
         worker=_worker(file.worker, env),
         routes=_routes(file, env),
         senders=file.senders,
-        limits=file.limits,
+        limits=_limits(file.limits, env),
         events=file.events,
         config_file=str(path) if path else None,
     )
+
+
+# Environment variable -> `[limits]` key: the variable wins over the file, as everywhere.
+LIMITS_ENVIRONMENT = {
+    "OPENCOMMS_RATE_REQUESTS_PER_SECOND": "requests_per_second",
+    "OPENCOMMS_RATE_BURST": "burst",
+    "OPENCOMMS_RATE_RECIPIENTS_PER_MINUTE": "recipients_per_minute",
+}
+
+
+def _limits(from_file: Limits, env: Mapping[str, str]) -> Limits:
+    given = {name: env[var] for var, name in LIMITS_ENVIRONMENT.items() if env.get(var)}
+    if not given:
+        return from_file
+    try:
+        return Limits.model_validate({**from_file.model_dump(), **given})
+    except ValidationError as error:
+        names = ", ".join(var for var in LIMITS_ENVIRONMENT if env.get(var))
+        raise ConfigError([f"{names}: {error.errors()[0]['msg']}"]) from error
 
 
 def _first(*values: str | None) -> str | None:

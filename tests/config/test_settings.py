@@ -210,3 +210,16 @@ def test_config_check_command(tmp_path: Path) -> None:
     missing = run("config", "check", str(tmp_path / "none.toml"), cwd=tmp_path)
     assert missing.returncode == 2
     assert "cannot read the config file" in missing.stderr
+
+
+def test_limits_come_from_the_file_with_the_environment_over_them(tmp_path: Path) -> None:
+    file = tmp_path / "limits.toml"
+    file.write_text("[limits]\nrequests_per_second = 100\nburst = 200\n")
+    from_file = load_settings(config_file=file, environ={})
+    assert (from_file.limits.requests_per_second, from_file.limits.burst) == (100, 200)
+    overridden = load_settings(
+        config_file=file, environ={"OPENCOMMS_RATE_REQUESTS_PER_SECOND": "5"}
+    )
+    assert (overridden.limits.requests_per_second, overridden.limits.burst) == (5, 200)
+    with pytest.raises(ConfigError, match="OPENCOMMS_RATE_BURST"):
+        load_settings(config_file=file, environ={"OPENCOMMS_RATE_BURST": "-1"})

@@ -1,15 +1,8 @@
-"""Emails through dispatch: the sandbox mailbox and a real SMTP server process.
-
-One test waits for a change in dispatch/render.py (owned by the routes work): it holds an
-email's text to the 1,600 characters of an SMS and fails it with 21617. It is a strict
-xfail, so the day that changes it passes, and the marker must go.
-"""
+"""Emails through dispatch: the sandbox mailbox and a real SMTP server process."""
 
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from opencomms import ids
 from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig
@@ -30,9 +23,6 @@ from tests.dispatch.helpers import (
     message_rows,
 )
 
-SMS_LIMIT = pytest.mark.xfail(
-    strict=True, reason="dispatch/render.py applies the SMS text limit to emails"
-)
 FROM = {"address": "shop@example.com", "name": "The Shop"}
 
 
@@ -90,7 +80,6 @@ async def test_the_sandbox_mailbox_plays_its_script(db: Database) -> None:
     assert await assert_operation_consistent(db, operation_id) == "COMPLETED"
 
 
-@SMS_LIMIT
 async def test_an_email_text_may_be_longer_than_an_sms(db: Database) -> None:
     operation_id = await send_emails(db, "long@example.com", text="Hello. " * 300)
     async with dispatcher(db, FakeClock()) as worker:

@@ -47,7 +47,7 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         public_url=settings.public_url,
         settings=settings,
         stats=StatsKeeper(db),
-        limiter=RateLimiter(db, limits or Limits.from_env()),
+        limiter=RateLimiter(db, limits or Limits.of(settings.limits)),
     )
     errors.install(app)
     app.include_router(health.router)

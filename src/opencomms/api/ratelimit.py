@@ -8,12 +8,11 @@ every answer to an authenticated request carries `RateLimit-Limit` (the burst),
 
 On PostgreSQL the buckets are rows every API process updates atomically
 (store/rate_limits.py); on SQLite, with one API process, they live in memory. A limit of 0
-is no limit. The limits come from OPENCOMMS_RATE_REQUESTS_PER_SECOND, OPENCOMMS_RATE_BURST
-and OPENCOMMS_RATE_RECIPIENTS_PER_MINUTE (`Limits.from_env`, the one place they are read).
+is no limit. The limits are the `[limits]` of the config file, each overridden by its
+OPENCOMMS_RATE_* variable (config.load_settings).
 """
 
 import math
-import os
 import time
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opencomms.api.deps import account_of_scope
 from opencomms.api.errors import Refused
 from opencomms.api.responses import JSONResponse, one_error
+from opencomms.configfile import Limits as ConfiguredLimits
 from opencomms.domain import errors
 from opencomms.store import rate_limits
 from opencomms.store.db import Database
@@ -39,14 +39,12 @@ class Limits:
     recipients_per_minute: float = 0.0
 
     @classmethod
-    def from_env(cls) -> "Limits":
-        def number(name: str) -> float:
-            return float(os.environ.get(name) or 0)
-
+    def of(cls, configured: ConfiguredLimits) -> "Limits":
+        """From the `[limits]` of Settings (file values, OPENCOMMS_RATE_* over them)."""
         return cls(
-            requests_per_second=number("OPENCOMMS_RATE_REQUESTS_PER_SECOND"),
-            burst=int(number("OPENCOMMS_RATE_BURST")),
-            recipients_per_minute=number("OPENCOMMS_RATE_RECIPIENTS_PER_MINUTE"),
+            requests_per_second=float(configured.requests_per_second),
+            burst=int(configured.burst),
+            recipients_per_minute=float(configured.recipients_per_minute),
         )
 
 

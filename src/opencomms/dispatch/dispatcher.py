@@ -223,8 +223,8 @@ class Dispatcher:
             return
         async with self.db.read() as conn:
             loaded = await queue.load_operations(conn, missing)
-        for op_id, (content, sender) in loaded.items():
-            self._plans.add(op_id, content, sender)
+        for op_id, (content, sender, kind) in loaded.items():
+            self._plans.add(op_id, content, sender, kind)
 
     def _prepare(self, claim: Claim, now: int) -> Pending | GiveUp:
         """The message's next hand-off, or why it must fail without one."""

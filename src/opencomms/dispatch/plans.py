@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opencomms.dispatch.render import ContentTemplate
+from opencomms.domain.records import OperationKind
 from opencomms.domain.routing import Address, Sender, Step, sender_spec, step_of
+from opencomms.domain.send import MAX_TEXT
 from opencomms.store.codec import dumps, loads
 
 _CACHE_SIZE = 256
@@ -56,11 +58,17 @@ class PlanCache:
         return {op for op in operation_ids if op not in self._plans}
 
     def add(
-        self, operation_id: str, content: dict[str, Any], sender: dict[str, Any] | None
+        self,
+        operation_id: str,
+        content: dict[str, Any],
+        sender: dict[str, Any] | None,
+        kind: str = OperationKind.MESSAGES,
     ) -> None:
         spec = sender_spec(sender)
         pool = spec.sender_pool_id if spec is not None and not spec.sender_id else None
-        self._plans[operation_id] = OperationPlan(ContentTemplate(content), pool)
+        # The SMS text limit is a message's; an email's text may be as long as a letter.
+        limit = MAX_TEXT if kind == OperationKind.MESSAGES else None
+        self._plans[operation_id] = OperationPlan(ContentTemplate(content, limit), pool)
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
 

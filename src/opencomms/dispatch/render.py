@@ -53,7 +53,8 @@ def _uses_engine(node: Any) -> bool:
 class ContentTemplate:
     """An operation's content, ready to render for each of its recipients."""
 
-    def __init__(self, content: dict[str, Any]) -> None:
+    def __init__(self, content: dict[str, Any], text_limit: int | None = MAX_TEXT) -> None:
+        self.text_limit = text_limit
         # Accept-time checks parse every template, so this only fails for rows written by
         # something else; then each recipient fails with the reason instead of the worker.
         self._broken: TemplateError | None = None
@@ -94,12 +95,17 @@ class ContentTemplate:
                 message = f"Liquid rendering went past its budget: {error}"
                 raise RenderError(errors.RENDER_LIMIT, message) from error
             raise RenderError(errors.RENDER_FAILED, f"Liquid rendering failed: {error}") from error
-        for path, value in string_leaves(rendered, "$.content"):
-            # Accept-time checks saw only the template; the limit applies to what is sent.
-            if path.endswith(".text") and "suggestions" not in path and len(value) > MAX_TEXT:
-                raise RenderError(
-                    errors.BODY_TOO_LONG,
-                    f"The rendered text exceeds the {MAX_TEXT} character limit"
-                    f" ({len(value)} characters) at {path}",
-                )
+        if self.text_limit is not None:
+            _check_text_length(rendered, self.text_limit)
         return rendered
+
+
+def _check_text_length(rendered: dict[str, Any], limit: int) -> None:
+    for path, value in string_leaves(rendered, "$.content"):
+        # Accept-time checks saw only the template; the limit applies to what is sent.
+        if path.endswith(".text") and "suggestions" not in path and len(value) > limit:
+            raise RenderError(
+                errors.BODY_TOO_LONG,
+                f"The rendered text exceeds the {limit} character limit"
+                f" ({len(value)} characters) at {path}",
+            )

@@ -356,12 +356,12 @@ async def notify(conn: AsyncConnection) -> None:
 
 async def load_operations(
     conn: AsyncConnection, operation_ids: Iterable[str]
-) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
-    """Content and `from` of each operation, as the request gave them."""
-    query = select(operations.c.id, operations.c.content, operations.c.sender).where(
-        operations.c.id.in_(list(operation_ids))
-    )
-    return {r.id: (loads(r.content), loads(r.sender)) for r in await conn.execute(query)}
+) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None, str]]:
+    """Content and `from` of each operation, as the request gave them, and its kind."""
+    query = select(
+        operations.c.id, operations.c.content, operations.c.sender, operations.c.kind
+    ).where(operations.c.id.in_(list(operation_ids)))
+    return {r.id: (loads(r.content), loads(r.sender), r.kind) for r in await conn.execute(query)}
 
 
 async def insert_parts(conn: AsyncConnection, parts: Sequence[tuple[str, str]]) -> None:

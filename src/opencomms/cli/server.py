@@ -101,6 +101,7 @@ class GuardedHttp(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._tail = b""  # the last bytes read, for a header end split across two reads
         self._in_headers = True  # bytes before a request's headers end count against the cap
         self._busy = False  # a request is being read or answered
         self._discarding = False  # refused: what the client still sends is dropped
@@ -128,18 +129,26 @@ class GuardedHttp(HttpToolsProtocol):
         return False
 
     def on_response_complete(self) -> None:
-        self._busy, self._in_headers, self._header_bytes = False, True, 0
+        self._busy, self._in_headers, self._header_bytes, self._tail = False, True, 0, b""
         super().on_response_complete()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
         if self._in_headers:
-            self._header_bytes += len(data)
+            self._header_bytes += self._header_part(data)
             if self._header_bytes > self.limits.max_header_bytes:
                 self._refuse(_HEADERS_TOO_LARGE)
                 return
         super().data_received(data)
+
+    def _header_part(self, data: bytes) -> int:
+        """How many bytes of this read belong to the headers: a read that ends them often
+        carries the start of a large body too, which is not the headers' to count."""
+        window = self._tail + data
+        end = window.find(b"\r\n\r\n")
+        self._tail = data[-3:]
+        return len(data) if end < 0 else max(0, end + 4 - (len(window) - len(data)))
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

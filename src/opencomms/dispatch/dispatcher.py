@@ -352,7 +352,11 @@ class Dispatcher:
         now: int,
     ) -> None:
         with self.receipts.take(sent) as in_hand:
-            writes = self._outcomes(ready, results, in_hand, now)
+            # A long SMS's receipts wait for its parts to be recorded (tracker.apply below).
+            long = {i for r in results if isinstance(r, SendResult) and r.parts for i in _ids(r)}
+            of_parts = [r for r in in_hand if r.external_id in long]
+            single = [r for r in in_hand if r.external_id not in long]
+            writes = self._outcomes(ready, results, single, now)
             async with self.db.write() as conn:
                 hit = await queue.write_messages(conn, [m for m, _ in writes], now)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
@@ -361,7 +365,7 @@ class Dispatcher:
                 await queue.insert_parts(conn, _parts(ready, results, hit))
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
-                touched = await self.tracker.apply(conn, early, now)
+                touched = await self.tracker.apply(conn, early + of_parts, now)
                 touched |= {p.claim.operation_id for p in ready if p.claim.id in hit}
                 await operation_status.refresh(conn, touched, now)
 
@@ -374,11 +378,8 @@ class Dispatcher:
     ) -> list[tuple[MessageWrite, AttemptWrite]]:
         """The writes recording each result, with the receipts already in hand folded in."""
         by_id: dict[str, list[ReceiptRow]] = defaultdict(list)
-        primary = {
-            part: r.external_id for r in results if isinstance(r, SendResult) for part in r.parts
-        }
         for receipt in receipts:
-            by_id[primary.get(receipt.external_id, receipt.external_id)].append(receipt)
+            by_id[receipt.external_id].append(receipt)
         writes = []
         wait_ms = self.decider.receipt_wait_ms
         for item, result in zip(ready, results, strict=True):
@@ -424,10 +425,15 @@ class Dispatcher:
 def _parts(
     ready: list[Pending], results: list[SendResult | DeliveryError], hit: set[str]
 ) -> list[tuple[str, str]]:
-    """(part id, primary id) of every recorded hand-off that got several ids."""
+    """(part id, primary id) of every recorded hand-off that got several ids, its first
+    part included (each part's receipt is recorded on its row: store/parts.py)."""
     return [
         (part, result.external_id)
         for item, result in zip(ready, results, strict=True)
-        if isinstance(result, SendResult) and item.claim.id in hit
-        for part in result.parts
+        if isinstance(result, SendResult) and result.parts and item.claim.id in hit
+        for part in _ids(result)
     ]
+
+
+def _ids(result: SendResult) -> tuple[str, ...]:
+    return (result.external_id, *result.parts)

@@ -9,13 +9,13 @@ due message and its channel asked; the answer is applied the same way.
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.channels import Channel, Handoff, Receipt
 from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
-from opencomms.store import operation_status, queue, receipts
+from opencomms.store import operation_status, parts, queue, receipts
 from opencomms.store.db import Database
 from opencomms.store.queue import Claim
 from opencomms.store.receipts import ReceiptRow
@@ -50,12 +50,9 @@ class ReceiptTracker:
         returns the operations whose messages moved."""
         if not rows:
             return set()
+        # A long SMS's parts settle their attempt together: every part DELIVERED, or one not.
+        rows = await parts.fold_parts(conn, rows)
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
-        unknown = {r.external_id for r in rows} - targets.keys()
-        if unknown and (primary := await queue.primary_ids(conn, unknown)):
-            # Receipts for a part of a long SMS apply to the attempt that part belongs to.
-            rows = [replace(r, external_id=primary.get(r.external_id, r.external_id)) for r in rows]
-            targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
         unmatched = [r for r in rows if r.external_id not in targets]
         await receipts.keep_unmatched(conn, unmatched, now)
         plan = fold(rows, targets, now, self.recheck_ms)
@@ -67,6 +64,9 @@ class ReceiptTracker:
         """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
         async with self.db.read() as conn:
             latest = await receipts.latest_attempts(conn, [c.id for c in claims])
+            heads = [a.external_id for a in latest if a.external_id is not None]
+            # Receipts of their parts may wait too (they came before the parts were recorded).
+            part_ids = await parts.parts_of(conn, heads)
         by_route: dict[str, list[Handoff]] = defaultdict(list)
         for attempt in latest:
             if attempt.external_id is not None:
@@ -78,6 +78,7 @@ class ReceiptTracker:
         answers = [as_row(r) for r in await self._ask(by_route)]
         now = self.clock()
         external_ids = [h.external_id for handoffs in by_route.values() for h in handoffs]
+        external_ids += part_ids
         with self.buffer.take(external_ids) as pushed:
             async with self.db.write() as conn:
                 waiting = await receipts.take_unmatched(conn, external_ids)

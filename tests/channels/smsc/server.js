@@ -8,6 +8,7 @@
 //   POST /config {..}      merge into the script (see DEFAULTS below)
 //   POST /reset            counters, queues and script back to their start
 //   POST /inbound {..}     a mobile-originated message: {from, to, text, encoding, concat, reverse, only}
+//   POST /receipt {..}     send a withheld receipt (receiptStat 'NONE'): {id, stat, err}
 //   POST /data_sm          send a data_sm, which an ESME without data_sm answers generic_nack
 //   POST /drop             destroy every connection (no unbind)
 'use strict';
@@ -28,7 +29,8 @@ const DEFAULTS = {
   receipts: 'after', // 'after' | 'before' (the receipt precedes submit_sm_resp) | 'none'
   receiptFormat: 'text', // 'text' (id:... stat:...) | 'tlv' (receipted_message_id, message_state)
   receiptDelayMs: 0,
-  receiptStat: {}, // destination -> [stat, err] (default ['DELIVRD', 0])
+  receiptStat: {}, // destination (or destination#part) -> [stat, err] (default ['DELIVRD', 0]);
+  // stat 'NONE' withholds the receipt until POST /receipt {id, stat, err} sends it
   nackRedelayMs: 100, // a deliver_sm answered non-zero is sent again after this
   keepSubmits: 2000, // how many decoded submits GET /submits can show
 };
@@ -43,6 +45,7 @@ let seen; // duplicate detection: destination | data_coding | part | payload
 let submits;
 let nextId;
 let redeliver; // deliver_sm options waiting for a receiver (after a drop or a nack)
+let withheld; // message id -> {pdu, session}: receipts held back until POST /receipt
 const sessions = new Set();
 
 function reset() {
@@ -56,6 +59,7 @@ function reset() {
   submits = [];
   nextId = 1;
   redeliver = [];
+  withheld = new Map();
 }
 reset();
 
@@ -95,8 +99,14 @@ function route(options, again) {
 }
 
 let deliveryKey = 0;
-function receiptFor(sm, id) {
-  const [stat, err] = script.receiptStat[sm.destination_addr] || ['DELIVRD', 0];
+function statOf(sm) {
+  const part = partOf(sm).split('/')[0];
+  return script.receiptStat[`${sm.destination_addr}#${part}`]
+    || script.receiptStat[sm.destination_addr] || ['DELIVRD', 0];
+}
+
+function receiptFor(sm, id, chosen) {
+  const [stat, err] = chosen || statOf(sm);
   const options = {
     _key: ++deliveryKey,
     source_addr: sm.destination_addr, source_addr_ton: sm.dest_addr_ton, source_addr_npi: sm.dest_addr_npi,
@@ -184,7 +194,11 @@ function onSubmit(session, pdu) {
       sourceTon: pdu.source_addr_ton, destTon: pdu.dest_addr_ton,
     });
   }
-  const wantsReceipt = (pdu.registered_delivery & 0x03) !== 0 && script.receipts !== 'none';
+  let wantsReceipt = (pdu.registered_delivery & 0x03) !== 0 && script.receipts !== 'none';
+  if (wantsReceipt && statOf(pdu)[0] === 'NONE') {
+    withheld.set(id, { pdu, session });
+    wantsReceipt = false;
+  }
   if (wantsReceipt && script.receipts === 'before') {
     const receipt = receiptFor(pdu, id);
     if (session.bindType === 'transceiver') deliver(session, receipt, false);
@@ -333,6 +347,19 @@ const control = http.createServer((req, res) => {
       reset();
       reply(res, 200, {});
     } else if (path === 'POST /inbound') reply(res, 200, inbound(body));
+    else if (path === 'POST /receipt') {
+      // A withheld receipt, now: {id, stat, err}
+      const held = withheld.get(body.id);
+      if (!held) {
+        reply(res, 404, { error: `no withheld receipt for ${body.id}` });
+        return;
+      }
+      withheld.delete(body.id);
+      const receipt = receiptFor(held.pdu, body.id, [body.stat || 'DELIVRD', body.err || 0]);
+      if (held.session.bindType === 'transceiver' && !held.session.dead) deliver(held.session, receipt, false);
+      else route(receipt, false);
+      reply(res, 200, {});
+    }
     else if (path === 'POST /data_sm') {
       // A request the ESME does not serve: it must answer generic_nack.
       const [target] = receivers();

@@ -50,6 +50,8 @@ class ReceiptTracker:
         returns the operations whose messages moved."""
         if not rows:
             return set()
+        # First, so a send result being recorded meanwhile is either seen or sees these.
+        await receipts.lock_ids(conn, {r.external_id for r in rows})
         # A long SMS's parts settle their attempt together: every part DELIVERED, or one not.
         rows = await parts.fold_parts(conn, rows)
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})

@@ -43,7 +43,9 @@ let script = { ...BASE };
 let stats;
 let seen; // duplicate detection: destination | data_coding | part | payload
 let submits;
-let nextId;
+// Message ids stay unique across resets and SMSC processes: tests share a database.
+const ID_PREFIX = require('crypto').randomBytes(3).toString('hex').toUpperCase();
+let nextId = 1;
 let redeliver; // deliver_sm options waiting for a receiver (after a drop or a nack)
 let withheld; // message id -> {pdu, session}: receipts held back until POST /receipt
 const sessions = new Set();
@@ -57,7 +59,6 @@ function reset() {
   };
   seen = new Set();
   submits = [];
-  nextId = 1;
   redeliver = [];
   withheld = new Map();
 }
@@ -186,7 +187,7 @@ function onSubmit(session, pdu) {
     seen.add(key);
     stats.unique += 1;
   }
-  const id = (nextId++).toString(16).toUpperCase().padStart(8, '0');
+  const id = ID_PREFIX + (nextId++).toString(16).toUpperCase().padStart(8, '0');
   if (submits.length < script.keepSubmits) {
     submits.push({
       id, source: pdu.source_addr, destination: pdu.destination_addr, dataCoding: pdu.data_coding,

@@ -41,7 +41,7 @@ from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
 from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
-from opencomms.store import inbound, operation_status, pacing, queue, receipts
+from opencomms.store import inbound, inbound_keys, operation_status, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
@@ -132,6 +132,11 @@ class Dispatcher:
                     "inbound %s message to unknown sender %s dropped", message.channel, message.to
                 )
                 return
+            if message.external_id is not None and not await inbound_keys.first_delivery(
+                conn, message.external_id, now, message.repeat_after_ms
+            ):
+                log.info("inbound %s message delivered again: stored once", message.channel)
+                return
             remote_channel = inbound.REMOTE_CHANNEL[owner.channel].value
             arrived = inbound.Inbound(owner, message.sender, remote_channel, message.content)
             await inbound.receive(conn, arrived, message.received_at or now)
@@ -196,7 +201,11 @@ class Dispatcher:
         return await self.tracker.apply_pushed()
 
     async def prune_receipts(self) -> int:
-        return await self.tracker.prune(int(self.config.unmatched_receipt_ttl * 1000))
+        ttl_ms = int(self.config.unmatched_receipt_ttl * 1000)
+        # Inbound keys as long as receipts: a peer redelivers within that or never.
+        async with self.db.write() as conn:
+            await inbound_keys.prune(conn, self._clock() - ttl_ms)
+        return await self.tracker.prune(ttl_ms)
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -431,7 +431,6 @@ inbound_keys = Table(
     "inbound_keys",
     metadata,
     Column("key", String(128), primary_key=True),
-    Column("message_id", String(64), nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Index("ix_inbound_keys_received", "received_at"),
 )

@@ -32,6 +32,7 @@ const DEFAULTS = {
   receiptStat: {}, // destination (or destination#part) -> [stat, err] (default ['DELIVRD', 0]);
   // stat 'NONE' withholds the receipt until POST /receipt {id, stat, err} sends it
   nackRedelayMs: 100, // a deliver_sm answered non-zero is sent again after this
+  loseDeliverResps: 0, // the next N deliver_sm_resp are ignored, as if lost (redelivered after a reconnect)
   keepSubmits: 2000, // how many decoded submits GET /submits can show
 };
 
@@ -55,7 +56,7 @@ function reset() {
   stats = {
     binds: 0, bindRefused: 0, submits: 0, unique: 0, duplicates: 0, throttled: 0, rejected: 0,
     maxOutstanding: 0, drops: 0, deliverSent: 0, deliverAcked: 0, deliverNacked: 0,
-    redelivered: 0, unbinds: 0, enquireLinks: 0, genericNacksReceived: 0,
+    redelivered: 0, deliverLost: 0, unbinds: 0, enquireLinks: 0, genericNacksReceived: 0,
   };
   seen = new Set();
   submits = [];
@@ -83,6 +84,11 @@ function deliver(session, options, again) {
   if (again) stats.redelivered += 1;
   const { _key, ...fields } = options;
   session.deliver_sm(fields, (resp) => {
+    if (script.loseDeliverResps > 0) {
+      script.loseDeliverResps -= 1;
+      stats.deliverLost += 1;
+      return; // still in flight: the connection's end sends it again
+    }
     if (!session.inflightDeliver.delete(key)) return;
     if (resp.command_status === 0) {
       stats.deliverAcked += 1;

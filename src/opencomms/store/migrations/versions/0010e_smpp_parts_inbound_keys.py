@@ -20,7 +20,6 @@ def upgrade() -> None:
     op.create_table(
         "inbound_keys",
         sa.Column("key", sa.String(length=128), primary_key=True),
-        sa.Column("message_id", sa.String(length=64), nullable=False),
         sa.Column("received_at", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_inbound_keys_received", "inbound_keys", ["received_at"])

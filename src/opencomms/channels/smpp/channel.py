@@ -9,6 +9,7 @@ them to disk makes them durable: an unacknowledged deliver_sm is delivered again
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import inspect
 import logging
@@ -397,9 +398,20 @@ class SmppChannel:
         if result is None or not inspect.isawaitable(result):
             _answer(acks, ESME_ROK)
             return
+        if isinstance(result, asyncio.Future):
+            # Dispatch's receipt sink answers a future: a callback, not a task per receipt.
+            result.add_done_callback(functools.partial(self._ack_on, acks))
+            return
         task = asyncio.ensure_future(self._ack_when_done(result, acks))
         self._acks.add(task)
         task.add_done_callback(self._acks.discard)
+
+    def _ack_on(self, acks: list[Ack], done: "asyncio.Future[None]") -> None:
+        if done.cancelled() or done.exception() is not None:
+            log.error("SMPP route %s: a sink failed; the SMSC will deliver again", self.name)
+            _answer(acks, ESME_RX_T_APPN)
+        else:
+            _answer(acks, ESME_ROK)
 
     async def _ack_when_done(self, result: Awaitable[None], acks: list[Ack]) -> None:
         try:

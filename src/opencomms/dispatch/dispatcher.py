@@ -352,6 +352,9 @@ class Dispatcher:
             await self._write_results(ready, results, sent, now)
         finally:
             self.receipts.unrecorded.difference_update(sent)
+        if sent and self.db.dialect == "postgresql":
+            # Receipts another transaction kept for these ids while they were being recorded.
+            await self.tracker.sweep(sent)
 
     async def _write_results(
         self,
@@ -367,8 +370,6 @@ class Dispatcher:
             single = [r for r in in_hand if r.external_id not in long]
             writes = self._outcomes(ready, results, single, now)
             async with self.db.write() as conn:
-                # Before any write: a receipt for these ids kept meanwhile is then seen below.
-                await receipts.lock_ids(conn, sent)
                 hit = await queue.write_messages(conn, [m for m, _ in writes], now)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):

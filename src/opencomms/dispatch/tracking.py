@@ -40,23 +40,49 @@ class ReceiptTracker:
             if not taken:
                 return 0
             now = self.clock()
+            kept: set[str] = set()
             async with self.db.write() as conn:
-                touched = await self.apply(conn, taken, now)
+                touched = await self.apply(conn, taken, now, kept)
                 await operation_status.refresh(conn, touched, now)
+        if kept and self.db.dialect == "postgresql":
+            await self.sweep(list(kept))
         return len(taken)
 
-    async def apply(self, conn: AsyncConnection, rows: list[ReceiptRow], now: int) -> set[str]:
-        """Applies receipts in the caller's transaction, keeping the unmatched ones for later;
-        returns the operations whose messages moved."""
+    async def sweep(self, external_ids: list[str]) -> None:
+        """Applies receipts waiting in the table for these ids, in a transaction of its own.
+
+        A receipt that overtakes its submit_sm_resp may be kept as unmatched by one
+        transaction while another records the send result naming its id: under PostgreSQL's
+        READ COMMITTED each can miss the other's rows. Both sides look again once they have
+        committed (the recording worker for the ids it recorded, the keeping one for what it
+        kept), so whichever commits last is seen by the other's second look. SQLite runs one
+        write transaction at a time, so there the first look is enough.
+        """
+        now = self.clock()
+        async with self.db.write() as conn:
+            waiting = await receipts.take_unmatched(conn, external_ids)
+            if waiting:
+                touched = await self.apply(conn, waiting, now)
+                await operation_status.refresh(conn, touched, now)
+
+    async def apply(
+        self,
+        conn: AsyncConnection,
+        rows: list[ReceiptRow],
+        now: int,
+        kept: set[str] | None = None,
+    ) -> set[str]:
+        """Applies receipts in the caller's transaction, keeping the unmatched ones for later
+        (their ids added to `kept`); returns the operations whose messages moved."""
         if not rows:
             return set()
-        # First, so a send result being recorded meanwhile is either seen or sees these.
-        await receipts.lock_ids(conn, {r.external_id for r in rows})
         # A long SMS's parts settle their attempt together: every part DELIVERED, or one not.
         rows = await parts.fold_parts(conn, rows)
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
         unmatched = [r for r in rows if r.external_id not in targets]
         await receipts.keep_unmatched(conn, unmatched, now)
+        if kept is not None:
+            kept.update(r.external_id for r in unmatched)
         plan = fold(rows, targets, now, self.recheck_ms)
         await queue.write_attempts(conn, plan.attempts, now)
         moved = await receipts.write_receipt_statuses(conn, plan.messages, now)

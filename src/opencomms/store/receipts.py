@@ -4,7 +4,7 @@ and the receipts that came before their attempt was known (kept until it is)."""
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.store.codec import loads
@@ -168,29 +168,3 @@ async def prune_unmatched(conn: AsyncConnection, older_than: int) -> int:
     """Drops receipts whose attempt never showed up (its send result was lost)."""
     result = await conn.execute(delete(receipts).where(receipts.c.received_at < older_than))
     return int(result.rowcount)
-
-
-# Class of the advisory locks below (two-key form, so no other lock of the database collides).
-_RECEIPT_LOCKS = 0x52435054  # "RCPT"
-
-
-async def lock_ids(conn: AsyncConnection, external_ids: Iterable[str]) -> None:
-    """Serializes, per id, recording a hand-off's ids with keeping a receipt that found no
-    attempt (PostgreSQL; SQLite writes one transaction at a time anyway).
-
-    A receipt can overtake its submit_sm_resp and be written by another transaction while
-    the send result is recorded: under READ COMMITTED each would miss the other's rows, and
-    the receipt would wait in the table until the message is overdue. Both take these locks
-    first, so whichever comes second sees what the first committed.
-    """
-    ids = sorted(set(external_ids))
-    if not ids or conn.dialect.name != "postgresql":
-        return
-    await conn.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(:kind, k) FROM"
-            " (SELECT DISTINCT hashtext(i) AS k FROM unnest(CAST(:ids AS text[])) AS i"
-            " ORDER BY k) AS keys"
-        ),
-        {"kind": _RECEIPT_LOCKS, "ids": ids},
-    )

@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 
 from opencomms.channels.smpp import SmppChannel
+from opencomms.clock import now_ms
 from opencomms.dispatch import Dispatcher, WorkerConfig
 from opencomms.store import reads
+from opencomms.store import receipts as store_receipts
 from opencomms.store.db import Database
+from opencomms.store.receipts import ReceiptRow
 from tests.channels.smsc.control import Smsc
 from tests.dispatch.conftest import db, db_url, queue_pg_url
 from tests.dispatch.helpers import ACCOUNT, attempt_rows, body, message_rows, send
@@ -128,3 +131,23 @@ async def smsc_count(smsc: Smsc, key: str, value: int) -> bool:
 
 async def has_submits(smsc: Smsc, count: int) -> bool:
     return len(await smsc.submits()) >= count
+
+
+async def test_a_receipt_kept_by_a_transaction_that_missed_its_attempt_is_swept_in(
+    smsc: Smsc, db: Database, worker: Dispatcher
+) -> None:
+    # What READ COMMITTED can leave behind: a receipt kept as unmatched by a transaction that
+    # ran while the send result naming its id was being recorded. The second look applies it.
+    await smsc.configure(receiptStat={TO[1:]: ["NONE", 0]})
+    op = await send(db, body(TO, text="Short", **{"from": SMS}))
+
+    async def sent() -> bool:
+        return await status_of(db, op) == "SENT"
+
+    await until(worker, sent)
+    [smsc_id] = await part_ids(smsc, 1)
+    async with db.write() as conn:
+        row = ReceiptRow(smsc_id, "DELIVERED", None, None, True)
+        await store_receipts.keep_unmatched(conn, [row], now_ms())
+    await worker.tracker.sweep([smsc_id])
+    assert await status_of(db, op) == "DELIVERED"

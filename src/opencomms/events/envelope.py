@@ -42,19 +42,35 @@ def _party(value: dict[str, Any] | None, channel: str | None) -> dict[str, Any] 
     }
 
 
-def message_data(t: MessageTransition, sequence: int) -> dict[str, Any]:
+def message_data(
+    t: MessageTransition, sequence: int, status: str | None = None, final: bool = True
+) -> dict[str, Any]:
+    """`status`: the step described (a status passed on the way to `t.to_status` carries
+    no error: the error belongs to where the message ended)."""
     return {
         "operation_id": t.operation_id,
         "message_id": t.message_id,
         "account_sid": t.account_sid,
-        "status": t.to_status,
+        "status": status or t.to_status,
         "attempt": t.attempt,
         "downstream_id": t.downstream_id,
-        "error_code": t.error_code,
-        "error_message": t.error_message,
+        "error_code": t.error_code if final else None,
+        "error_message": t.error_message if final else None,
         "from": _party(t.sender, t.channel),
         "to": _party(t.recipient, t.channel),
         "tags": dict(t.tags),
+        "sequence": sequence,
+    }
+
+
+def inbound_data(t: MessageTransition, sequence: int) -> dict[str, Any]:
+    """An INBOUND message: `from` is the phone that wrote, `to` our sender."""
+    return {
+        "message_id": t.message_id,
+        "account_sid": t.account_sid,
+        "from": _party(t.sender, None),
+        "to": _party(t.recipient, None),
+        "content": dict(t.content or {}),
         "sequence": sequence,
     }
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
 from opencomms.clock import rfc3339
-from opencomms.domain.transitions import MessageTransition, OperationTransition, Transition
+from opencomms.domain.status import MessageStatus
+from opencomms.domain.transitions import MessageTransition, Transition
 from opencomms.events import envelope, types
 from opencomms.store import bulk
 from opencomms.store.codec import dumps
@@ -35,26 +36,53 @@ def new_event_ids(count: int) -> list[str]:
     return [EVENT_PREFIX + u for u in ids.ulids(count)]
 
 
-def _describe(transition: Transition, event_id: str, now: int, time: str) -> NewEvent | None:
-    """The event a transition makes, or None (a message becoming SCHEDULED, a no-op)."""
-    if transition.from_status == transition.to_status:
-        return None
-    if isinstance(transition, MessageTransition):
-        kind = types.MESSAGE_TYPES.get(transition.to_status)
+def _message_events(t: MessageTransition) -> list[tuple[types.EventType, int, dict[str, Any]]]:
+    """A message transition's events: one per status it reached, those passed on the way
+    (`via`) first, each with its sequence number."""
+    if t.to_status == MessageStatus.INBOUND:
+        return [(types.INBOUND_TYPE, 1, envelope.inbound_data(t, 1))]
+    found = []
+    for status in (*t.via, t.to_status):
+        kind = types.MESSAGE_TYPES.get(status)
         if kind is None:
-            return None
-        seq = types.MESSAGE_SEQUENCE[transition.to_status]
-        data = envelope.message_data(transition, seq)
-        subject, source = transition.message_id, f"/v1/Messages/{transition.message_id}"
-    else:
-        assert isinstance(transition, OperationTransition)
-        kind = types.OPERATION_TYPES[transition.to_status]
-        seq = types.OPERATION_SEQUENCE[transition.to_status]
-        data = envelope.operation_data(transition, seq)
-        subject = transition.operation_id
-        source = f"/v1/Messages/Operations/{transition.operation_id}"
-    payload = envelope.envelope(event_id, kind, source, subject, time, data)
-    return NewEvent(event_id, transition.account_sid, kind.type, subject, seq, payload)
+            continue  # SCHEDULED: not an event
+        seq = types.MESSAGE_SEQUENCE[status]
+        final = status == t.to_status
+        found.append((kind, seq, envelope.message_data(t, seq, status, final)))
+    return found
+
+
+def _describe(transitions: Sequence[Transition], now: int) -> list[NewEvent]:
+    """The events the transitions make, in order (a transition that moved nothing: none)."""
+    time = rfc3339(now) or ""
+    made: list[tuple[str, str, str, types.EventType, int, dict[str, Any]]] = []
+    for t in transitions:
+        if t.from_status == t.to_status:
+            continue
+        if isinstance(t, MessageTransition):
+            source = f"/v1/Messages/{t.message_id}"
+            for kind, seq, data in _message_events(t):
+                made.append((t.account_sid, t.message_id, source, kind, seq, data))
+        else:
+            kind = types.OPERATION_TYPES[t.to_status]
+            seq = types.OPERATION_SEQUENCE[t.to_status]
+            source = f"/v1/Messages/Operations/{t.operation_id}"
+            data = envelope.operation_data(t, seq)
+            made.append((t.account_sid, t.operation_id, source, kind, seq, data))
+    event_ids = new_event_ids(len(made))
+    return [
+        NewEvent(
+            event_id,
+            account,
+            kind.type,
+            subject,
+            seq,
+            envelope.envelope(event_id, kind, source, subject, time, data),
+        )
+        for event_id, (account, subject, source, kind, seq, data) in zip(
+            event_ids, made, strict=True
+        )
+    ]
 
 
 async def subscribed_sinks(
@@ -74,13 +102,10 @@ async def subscribed_sinks(
 
 async def emit(conn: AsyncConnection, transitions: Sequence[Transition], now: int) -> int:
     """Writes the events of `transitions` and their pending deliveries; returns how many
-    events. Runs inside the caller's transaction."""
+    events. Runs inside the caller's transaction (store/changes.settle calls it)."""
     if not transitions:
         return 0
-    event_ids = new_event_ids(len(transitions))
-    time = rfc3339(now) or ""
-    described = [_describe(t, i, now, time) for t, i in zip(transitions, event_ids, strict=True)]
-    new = [e for e in described if e is not None]
+    new = _describe(transitions, now)
     await store(conn, new, now)
     return len(new)
 

@@ -2,6 +2,7 @@
 delivery per subscribed sink, so a change and the events it causes commit or roll back
 together."""
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ def _message_events(t: MessageTransition) -> list[tuple[types.EventType, int, di
     return found
 
 
-def _describe(transitions: Sequence[Transition], now: int) -> list[NewEvent]:
+def describe(transitions: Sequence[Transition], now: int) -> list[NewEvent]:
     """The events the transitions make, in order (a transition that moved nothing: none)."""
     time = rfc3339(now) or ""
     made: list[tuple[str, str, str, types.EventType, int, dict[str, Any]]] = []
@@ -105,13 +106,13 @@ async def emit(conn: AsyncConnection, transitions: Sequence[Transition], now: in
     events. Runs inside the caller's transaction (store/changes.settle calls it)."""
     if not transitions:
         return 0
-    new = _describe(transitions, now)
+    new = describe(transitions, now)
     await store(conn, new, now)
     return len(new)
 
 
-_EVENT_COLUMNS = ("id", "account_sid", "type", "subject", "sequence", "payload", "created_at")
-_DELIVERY_COLUMNS = (
+EVENT_COLUMNS = ("id", "account_sid", "type", "subject", "sequence", "payload", "created_at")
+DELIVERY_COLUMNS = (
     "event_id",
     "sink_sid",
     "status",
@@ -122,25 +123,60 @@ _DELIVERY_COLUMNS = (
 )
 
 
-async def store(conn: AsyncConnection, new: Sequence[NewEvent], now: int) -> None:
-    """Inserts events and one delivery per sink subscribed to each (set-based)."""
-    if not new:
-        return
-    sinks = await subscribed_sinks(conn, {e.account_sid for e in new})
-    await bulk.insert_records(
-        conn,
-        events,
-        _EVENT_COLUMNS,
-        [(e.id, e.account_sid, e.type, e.subject, e.sequence, dumps(e.payload), now) for e in new],
-    )
+def event_records(new: Sequence[NewEvent], now: int) -> list[tuple[Any, ...]]:
+    """Event rows in EVENT_COLUMNS order."""
+    return [
+        (e.id, e.account_sid, e.type, e.subject, e.sequence, dumps(e.payload), now) for e in new
+    ]
+
+
+def delivery_records(
+    new: Sequence[NewEvent], sinks: dict[tuple[str, str], list[str]], now: int
+) -> list[tuple[Any, ...]]:
+    """One pending delivery row (DELIVERY_COLUMNS order) per sink subscribed to each event."""
     if not sinks:
-        return
-    due = [
+        return []
+    return [
         (e.id, sink, PENDING, 0, now, now, now)
         for e in new
         for sink in sinks.get((e.account_sid, e.type), ())
     ]
-    await bulk.insert_records(conn, event_deliveries, _DELIVERY_COLUMNS, due)
+
+
+async def store(conn: AsyncConnection, new: Sequence[NewEvent], now: int) -> None:
+    """Inserts events and one delivery per sink subscribed to each: one multi-row insert
+    each (set-based), whatever the number of events."""
+    if not new:
+        return
+    sinks = await subscribed_sinks(conn, {e.account_sid for e in new})
+    await bulk.insert_records(conn, events, EVENT_COLUMNS, event_records(new, now))
+    due = delivery_records(new, sinks, now)
+    if due:
+        await bulk.insert_records(conn, event_deliveries, DELIVERY_COLUMNS, due)
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+_SUBSCRIBED_SQL = (
+    "SELECT account_sid, type, sink_sid FROM event_subscribed_types WHERE account_sid = ?"
+)
+
+
+def store_sync(conn: sqlite3.Connection, new: Sequence[NewEvent], now: int) -> None:
+    """`store` for a group-committed SQLite send (store/group_commit.py): the same rows,
+    written by the group's own sqlite3 connection inside its transaction."""
+    if not new:
+        return
+    sinks: dict[tuple[str, str], list[str]] = {}
+    for account in sorted({e.account_sid for e in new}):
+        for account_sid, kind, sink in conn.execute(_SUBSCRIBED_SQL, (account,)):
+            sinks.setdefault((account_sid, kind), []).append(sink)
+    conn.executemany(_insert_sql(events.name, EVENT_COLUMNS), event_records(new, now))
+    due = delivery_records(new, sinks, now)
+    if due:
+        conn.executemany(_insert_sql(event_deliveries.name, DELIVERY_COLUMNS), due)
 
 
 def pending(event_id: str, sink_sid: str, now: int) -> dict[str, Any]:

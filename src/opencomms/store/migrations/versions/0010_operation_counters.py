@@ -15,15 +15,6 @@ depends_on = None
 _STATUSES = (
     "SCHEDULED", "QUEUED", "SENT", "DELIVERED", "READ", "UNDELIVERED", "FAILED", "CANCELED",
 )  # fmt: skip
-    "SCHEDULED",
-    "QUEUED",
-    "SENT",
-    "DELIVERED",
-    "READ",
-    "UNDELIVERED",
-    "FAILED",
-    "CANCELED",
-)
 _COLUMNS = (*(f"n_{s.lower()}" for s in _STATUSES), "n_unaddressable", "n_attempts")
 
 

@@ -225,8 +225,7 @@ def accepted_events(
     operation: tuple[Any, ...], chunks: list[list[tuple[Any, ...]]], now: int
 ) -> list[NewEvent]:
     """The events of the accept (message.queued or .failed, the operation's first)."""
-    made = changes.accepted((operation[0], operation[1], operation[2]), chunks)
-    return outbox.describe(made.all(), now)
+    return changes.accepted_events((operation[0], operation[1], operation[2]), chunks, now)
 
 
 def operation_record(

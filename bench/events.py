@@ -85,7 +85,8 @@ class Counter:
             if not message.get("more_body"):
                 break
         if scope["method"] == "POST" and TEST_EVENT in body:
-            self.test_id = orjson.loads(body)["id"]
+            sent = orjson.loads(body)
+            self.test_id = (sent[0] if isinstance(sent, list) else sent)["id"]
             answer = b"ok"
         elif scope["method"] == "POST":
             self.requests += 1

@@ -73,6 +73,7 @@ from common import (
     api_client,
     database,
     load_average,
+    log_tail,
     peak_rss_mb,
     server,
     workers,
@@ -317,6 +318,14 @@ async def wait_events(hook: str, fleet: Fleet, expected: int) -> None:
         await asyncio.sleep(POLL_S)
 
 
+def show_logs_on_timeout(fleet: Fleet) -> None:
+    """On the way out of a run that timed out, what each process said last (its log goes
+    with the temporary directory)."""
+    if sys.exc_info()[0] is TimeoutError:
+        for child in fleet.children:
+            print(f"--- {child.name} ({child.log.name}):\n{log_tail(child.log)}")
+
+
 async def bench_database(kind: str, options: Options) -> Result:
     bodies = [send_body(index, options.size) for index in range(options.operations)]
     credentials = Credentials.new()
@@ -332,6 +341,7 @@ async def bench_database(kind: str, options: Options) -> Result:
                 hook = await stack.enter_async_context(sink_receiver())
                 async with running.client() as client:
                     await subscribe_everything(client, hook)
+            stack.callback(show_logs_on_timeout, running)
             pids = ", ".join(f"{c.name} {c.pid}" for c in running.children)
             with_sink = " (one sink subscribed to every type)" if hook else ""
             print(f"[{kind}] {running.base_url} ({pids}); {options.total:,} messages{with_sink}")

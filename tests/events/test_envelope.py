@@ -104,3 +104,10 @@ def test_accept_events_equal_the_envelope_of_their_transition() -> None:
 
 def test_new_event_fields_are_the_event_columns() -> None:
     assert outbox.NewEvent._fields == outbox.EVENT_COLUMNS[:-1]
+
+
+def test_event_rows_hold_the_envelope_text_as_it_is() -> None:
+    [event] = outbox.describe([transition()], 0)[-1:]
+    [row] = outbox.event_records([event], 7)
+    assert row[-1] == 7 and row[:-1] == tuple(event)
+    assert orjson.loads(row[outbox.EVENT_COLUMNS.index("payload")])["id"] == event.id

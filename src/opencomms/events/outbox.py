@@ -133,9 +133,7 @@ DELIVERY_COLUMNS = (
 
 def event_records(new: Sequence[NewEvent], now: int) -> list[tuple[Any, ...]]:
     """Event rows in EVENT_COLUMNS order."""
-    return [
-        (e.id, e.account_sid, e.type, e.subject, e.sequence, dumps(e.payload), now) for e in new
-    ]
+    return [(*e, now) for e in new]  # a NewEvent is the columns but created_at, in order
 
 
 def delivery_records(

@@ -39,6 +39,7 @@ from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.emails import addressed
 from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.store import inbound, operation_status, pacing, queue, receipts
@@ -244,6 +245,7 @@ class Dispatcher:
                 rendered = plan.content.render(claim.variables)
             except RenderError as error:
                 return GiveUp(error.code, error.message)
+            rendered = addressed(rendered, claim.recipient)  # an email's To display name
             content = dumps(rendered)
         else:
             content, rendered = claim.content, loads(claim.content)

@@ -31,6 +31,8 @@ from opencomms.domain.send import (
 from opencomms.domain.senders import SenderRecord, SenderStatus
 
 MAX_RECIPIENTS = 10_000
+# The sandbox names its email hand-offs `<emailId>@` this: the Message-ID it would have written.
+SANDBOX_EMAIL_DOMAIN = "sandbox.opencomms.local"
 EMAIL = ChannelType.EMAIL.value
 EMAIL_ADDRESS = AddressChannel.EMAIL.value
 
@@ -265,3 +267,14 @@ def stored_content(command: SendEmailsCommand) -> dict[str, Any]:
 def _literal(text: str) -> str:
     """Text Liquid renders as is (a display name is not a template)."""
     return "{% raw %}" + text + "{% endraw %}" if "{" in text else text
+
+
+def addressed(content: dict[str, Any], recipient: dict[str, Any]) -> dict[str, Any]:
+    """An email's rendered content with its recipient's display name as `to`, which the
+    EMAIL channels write into the To header. The name is the stored recipient's, not a
+    template, so it is added after rendering; content without a named recipient (every
+    message, an email to a bare address) is returned as is."""
+    name = recipient.get("name")
+    if not name or "address" not in recipient:
+        return content
+    return {**content, "to": {"address": recipient["address"], "name": str(name)}}

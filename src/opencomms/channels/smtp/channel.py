@@ -14,7 +14,7 @@ recognized as a duplicate by the receiving side.
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 
 from opencomms.channels.base import (
@@ -69,12 +69,13 @@ class _Pacer:
 class _Dates:
     """The Date header, formatted once per second rather than once per email."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.second = -1
         self.text = ""
 
     def now(self) -> str:
-        second = int(time.time())
+        second = int(self.clock())
         if second != self.second:
             self.second, self.text = second, formatdate(second, localtime=False)
         return self.text
@@ -83,7 +84,13 @@ class _Dates:
 class SmtpChannel:
     """One configured SMTP route; plays the EMAIL channel."""
 
-    def __init__(self, config: SmtpRouteConfig, *, name: str = "smtp") -> None:
+    def __init__(
+        self,
+        config: SmtpRouteConfig,
+        *,
+        name: str = "smtp",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
         self.config = config
         self.endpoint = Endpoint(
@@ -101,7 +108,7 @@ class SmtpChannel:
         self._idle: list[Session] = []
         self._slots = asyncio.Semaphore(config.pool_size)
         self._pacer = _Pacer(config.mps)
-        self._dates = _Dates()
+        self._dates = _Dates(clock)  # seconds since the epoch, for Date
         self._sink: ReceiptSink | None = None
 
     async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:

@@ -1,6 +1,8 @@
 """Emails through dispatch: the sandbox mailbox and a real SMTP server process."""
 
+import asyncio
 import base64
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,33 @@ async def test_recipient_names_reach_the_to_header_byte_for_byte(
         "drop@example.com": b"To: Drew Drop <drop@example.com>",
     }
     assert len(received) == 5  # the dropped first try never reached the spool
+
+
+async def test_a_routes_mps_holds_across_workers(db: Database, tmp_path: Path) -> None:
+    """Two workers (two dispatchers, each with its own SMTP channel, as two processes have)
+    share the route's schedule through the database: 20 emails at mps = 10 take about two
+    seconds, not one as two per-process pacers would allow."""
+    mps, count = 10.0, 20
+    route = f"relay-{uuid.uuid4().hex[:8]}"
+    addresses = [f"user{n}@example.com" for n in range(count)]
+    with smtp_server(tmp_path / "spool.jsonl") as server:
+        config = SmtpRouteConfig(host="127.0.0.1", port=server.port, mps=mps)
+        workers = [
+            dispatcher_on(
+                db, now_ms, SmtpChannel(config, name=route), worker_id=f"w-{n}", batch_size=10
+            )
+            for n in (1, 2)
+        ]
+        await send_emails(db, *addresses)
+        async with workers[0], workers[1]:
+            handled = await asyncio.gather(*(drain(w) for w in workers))
+        received = server.received()
+    assert sorted(r["to"][0] for r in received) == sorted(addresses)
+    times = sorted(r["at"] for r in received)
+    # 19 intervals of 0.1 s at least (slots are spaced exactly; arrival adds jitter only
+    # after them), and both workers sent.
+    assert times[-1] - times[0] >= (count - 1) / mps * 0.9
+    assert all(handled), handled
 
 
 def loads_address(recipient_json: str) -> str:

@@ -182,6 +182,23 @@ async def test_a_missing_variable_names_the_recipient(client: httpx.AsyncClient)
     assert problems(await send(client, body)) == [(20422, "$.to[0].variables.pool")]
 
 
+async def test_the_rendered_ip_pool_name_keeps_the_specs_length(
+    client: httpx.AsyncClient,
+) -> None:
+    body = copy.deepcopy(SIMPLE)
+    body["ipPoolName"] = "{{ pool }}"
+    body["to"] = [
+        {"address": f"r{n}@example.com", "variables": {"pool": pool}}
+        for n, pool in enumerate(["ok-pool", "x", "p" * 65, "fine"])
+    ]
+    assert problems(await send(client, body)) == [(20422, "$.ipPoolName")]
+    response = await send(client, body)
+    assert "Recipient 1: ipPoolName renders to a length of 1" in response.text
+    assert "(2 recipients in all)" in response.text
+    body["to"] = [body["to"][0], body["to"][3]]
+    assert (await send(client, body)).status_code == 202
+
+
 async def test_ten_thousand_recipients_in_one_request(client: httpx.AsyncClient) -> None:
     body = copy.deepcopy(SIMPLE)
     body["to"] = [{"address": f"user{i}@example.com"} for i in range(10_000)]

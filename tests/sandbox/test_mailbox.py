@@ -233,6 +233,27 @@ async def test_one_account_never_sees_anothers_mailbox(
     assert len(await mailbox(client)) == 2
 
 
+async def test_header_values_are_shown_as_sent(
+    client: httpx.AsyncClient, db: Database, account: NewCredential
+) -> None:
+    """A variable with a line break cannot add a header: it is a space in what is sent,
+    and the mailbox shows what was sent."""
+    evil = "Hi\r\nBcc: eve@example.com"
+    body = {
+        **BODY,
+        "to": [{"address": "ada@example.com", "variables": {"v": evil}}],
+        "content": {"subject": "{{ v }}", "html": "<p>Hi</p>", "headers": {"X-V": "{{ v }}"}},
+    }
+    await send_emails(client, body)
+    await deliver(db, account.sid)
+    [ada] = await mailbox(client)
+    assert ada["subject"] == "Hi  Bcc: eve@example.com"
+    assert ada["headers"] == {"X-V": "Hi  Bcc: eve@example.com"}
+    data = await raw(client, ada["emailId"])
+    assert b"\r\nBcc:" not in data
+    assert b"Subject: Hi  Bcc: eve@example.com\r\n" in data
+
+
 async def test_bad_parameters_are_400_and_unknown_emails_404(client: httpx.AsyncClient) -> None:
     for params in ({"pageSize": "0"}, {"operationId": "nope"}, {"pageToken": "%%%"}):
         response = await client.get("/v1/Sandbox/Emails", params=params)

@@ -21,7 +21,7 @@ from opencomms.api.sandbox import page_position
 from opencomms.channels import OutboundMessage
 from opencomms.channels.smtp import SmtpRouteConfig
 from opencomms.channels.smtp.envelope import email_of
-from opencomms.channels.smtp.mime import Email, Mailbox, render
+from opencomms.channels.smtp.mime import Email, Mailbox, clean, render
 from opencomms.clock import now_ms, rfc3339
 from opencomms.domain.emails import SANDBOX_EMAIL_DOMAIN
 from opencomms.domain.errors import NotFound
@@ -55,7 +55,8 @@ def written(delivery: Delivery) -> Email:
 
 
 def _mailbox(mailbox: Mailbox) -> dict[str, str]:
-    return {"address": mailbox.address, **({"name": mailbox.name} if mailbox.name else {})}
+    name = clean(mailbox.name).strip() if mailbox.name else ""
+    return {"address": mailbox.address, **({"name": name} if name else {})}
 
 
 def entry(delivery: Delivery, base: str) -> dict[str, Any]:
@@ -68,10 +69,11 @@ def entry(delivery: Delivery, base: str) -> dict[str, Any]:
         "attempt": delivery.attempt,
         "from": _mailbox(email.sender),
         "to": _mailbox(email.to),
-        "subject": email.subject,
+        # Header values as they went out: a line break from a variable is a space there.
+        "subject": clean(email.subject),
         "html": email.html,
         "text": email.text,
-        "headers": dict(email.headers),
+        "headers": {name: clean(value) for name, value in email.headers},
         "attachments": [
             {
                 "filename": a.filename,

@@ -29,6 +29,7 @@ from opencomms.domain.send import (
     _schedule,
 )
 from opencomms.domain.senders import SenderRecord, SenderStatus
+from opencomms.templating import CompiledTemplate, TemplateError
 
 MAX_RECIPIENTS = 10_000
 # The sandbox names its email hand-offs `<emailId>@` this: the Message-ID it would have written.
@@ -200,6 +201,37 @@ def _check_attachments(content: dict[str, Any], problems: _Problems) -> None:
             seen.add(cid)
 
 
+POOL_NAME_LENGTH = (2, 64)  # the spec's minLength and maxLength of ipPoolName
+
+
+def _check_rendered_pool(
+    recipients: Sequence[EmailRecipient], template: CompiledTemplate, problems: _Problems
+) -> None:
+    """The spec's length bounds hold for the pool name each recipient's email is sent with,
+    not only for the template (which the schema checked): one problem names the first
+    recipient whose name is out of bounds and how many are."""
+    low, high = POOL_NAME_LENGTH
+    bad: list[tuple[int, int]] = []
+    for index, item in enumerate(recipients):
+        if item.skip:
+            continue
+        try:
+            length = len(template.render(item.variables))
+        except TemplateError:
+            continue  # a missing variable: reported for this recipient already
+        if not low <= length <= high:
+            bad.append((index, length))
+    if bad:
+        index, length = bad[0]
+        more = f" ({len(bad)} recipients in all)" if len(bad) > 1 else ""
+        problems.add(
+            errors.INVALID_PARAMETER,
+            f"Recipient {index}: ipPoolName renders to a length of {length}, not {low} to"
+            f" {high}{more}",
+            "$.ipPoolName",
+        )
+
+
 def templated(content: dict[str, Any]) -> dict[str, Any]:
     """The parts of the content Liquid personalizes: every text field but attachment data."""
     out = {key: content[key] for key in CONTENT_KEYS if key in content}
@@ -231,11 +263,15 @@ def prepare_emails(
         list(command.recipients), templated(command.content), None, command.tags, command.send_at
     )
     personalizer = _Personalizer(generic, problems)
+    pool: list[tuple[str, CompiledTemplate]] = []
     if command.ip_pool_name is not None:
         pool = _compile_all([("$.ipPoolName", command.ip_pool_name)], problems)
-        personalizer.content += [(p, t) for p, t in pool if not t.is_static]
+        pool = [(p, t) for p, t in pool if not t.is_static]
+        personalizer.content += pool
     send_at, per_recipient = _schedule(generic, now, problems)
     tags = _check_recipients(generic, personalizer, problems)
+    if pool:
+        _check_rendered_pool(command.recipients, pool[0][1], problems)
     if command.sender is None:
         raise errors.ValidationFailed(problems.items)  # the caller holds why `from` failed
     problems.raise_if_any()

@@ -359,7 +359,8 @@ def report(name: str, total: int, run: Run | None, top: float | None) -> float:
     bound = 1e6 / max(client_us, sink_us, 1e-9)
     print(
         f"{name:<11} {total:>7} emails {run.seconds:7.2f} s {rate:7.0f}/s {ratio}"
-        f"  client {client_us:6.0f} us  sink {sink_us:6.0f} us  cpu-bound {bound:6.0f}/s"
+        f"  client {client_us:6.0f} us  sink {sink_us:6.0f} us  cpu-bound {bound:6.0f}/s",
+        flush=True,
     )
     return rate
 

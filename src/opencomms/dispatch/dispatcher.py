@@ -27,6 +27,7 @@ from opencomms.channels import (
     PermanentDeliveryError,
     Receipt,
     SendResult,
+    SharedPacing,
     TransientDeliveryError,
 )
 from opencomms.clock import now_ms
@@ -39,6 +40,7 @@ from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.emails import addressed
 from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.domain.transitions import StatusChanges
@@ -104,8 +106,15 @@ class Dispatcher:
 
     async def __aenter__(self) -> "Dispatcher":
         for channel in self._distinct_channels():
+            if isinstance(channel, SharedPacing):  # a route's own rate, across processes
+                channel.share_pacing(self._reserve_slots)
             await channel.open(self._on_receipt, self._on_inbound)
         return self
+
+    async def _reserve_slots(self, route: str, mps: float, count: int) -> list[int]:
+        # Real time, not self._clock: the channel sleeps until the slots in real time.
+        async with self.db.write() as conn:
+            return await pacing.reserve_slots(conn, pacing.route_key(route), mps, count, now_ms())
 
     async def __aexit__(
         self,
@@ -246,6 +255,7 @@ class Dispatcher:
                 rendered = plan.content.render(claim.variables)
             except RenderError as error:
                 return GiveUp(error.code, error.message)
+            rendered = addressed(rendered, claim.recipient)  # an email's To display name
             content = dumps(rendered)
         else:
             content, rendered = claim.content, loads(claim.content)

@@ -267,6 +267,8 @@ sandbox_clears = Table(
     Column("operation_id", String(64), nullable=True),
     Column("up_to_attempt", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Migration 0010d: the inbox cleared, MESSAGES or EMAILS; NULL (older clears): both.
+    Column("kind", String(16), nullable=True),
     Index("ix_sandbox_clears_account", "account_sid"),
 )
 

@@ -18,6 +18,7 @@ from opencomms import logs
 from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.cli import events as events_cli
 from opencomms.cli import smpp as smpp_cli
+from opencomms.cli.connection import AsJson, ConfigFile, DatabaseUrl
 from opencomms.clock import now_ms, rfc3339
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
@@ -45,20 +46,6 @@ app.add_typer(smpp_cli.app, name="smpp")
 app.add_typer(events_cli.sinks_app, name="sinks")  # events: webhook sinks and replay
 app.add_typer(events_cli.events_app, name="events")
 console = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="OPENCOMMS_DATABASE_URL",
-        help="sqlite:///file or postgresql://... [default: sqlite:///opencomms.db]",
-    ),
-]
-ConfigFile = Annotated[
-    str | None,
-    typer.Option("--config", envvar="OPENCOMMS_CONFIG", help="The TOML config file."),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.command()

@@ -35,6 +35,18 @@ Token = Annotated[
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="OPENCOMMS_DATABASE_URL",
+        help="sqlite:///file or postgresql://... [default: sqlite:///opencomms.db]",
+    ),
+]
+ConfigFile = Annotated[
+    str | None,
+    typer.Option("--config", envvar="OPENCOMMS_CONFIG", help="The TOML config file."),
+]
 Limit = Annotated[int, typer.Option("--limit", min=1, help="At most this many, following pages.")]
 Interval = Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between polls.")]
 Timeout = Annotated[

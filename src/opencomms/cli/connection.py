@@ -4,6 +4,8 @@ Credentials come from --account-sid/--auth-token or OPENCOMMS_ACCOUNT_SID/OPENCO
 (an API key SID and secret work too), the server from --url or OPENCOMMS_URL.
 """
 
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
@@ -54,6 +56,16 @@ Timeout = Annotated[
 ]
 
 
+def quiet_logs() -> None:
+    """A command that prints its own results shows warnings of the log only: the routine
+    lines (each HTTP request, each migration, a worker starting) would bury them. The SDK's
+    retry notices still show; OPENCOMMS_LOG_LEVEL, when set, decides instead."""
+    if os.environ.get("OPENCOMMS_LOG_LEVEL"):
+        return
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("opencomms.client").setLevel(logging.INFO)
+
+
 def fail(message: str) -> None:
     """An error line on stderr; the message is shown as is, never read as rich markup."""
     err.print("[red]error:[/red]", end=" ")
@@ -63,6 +75,7 @@ def fail(message: str) -> None:
 @contextmanager
 def connected(url: str, sid: str | None, token: str | None) -> Iterator[Client]:
     """A client, with every SDK error turned into a message on stderr and an exit code."""
+    quiet_logs()
     try:
         with Client(sid, token, base_url=url) as client:
             yield client

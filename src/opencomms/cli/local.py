@@ -102,13 +102,18 @@ class LocalDatabase:
                 return found
             if sid is not None:
                 if not await accounts.account_exists(conn, sid):
-                    raise AccountNotFound(f"no account {sid} in {self.url}")
+                    raise AccountNotFound(
+                        f"no account {sid} in {self.url} (to send through a server, give --url)"
+                    )
                 return sid
             existing = await accounts.list_accounts(conn)
         if len(existing) == 1:
             return existing[0].sid
         if not existing:
-            raise AccountNotFound(f"no account in {self.url}: run `opencomms accounts create`")
+            raise AccountNotFound(
+                f"no account in {self.url}: run `opencomms accounts create`, or send through "
+                "a server with --url (or OPENCOMMS_URL)"
+            )
         raise AccountNotFound(
             f"{len(existing)} accounts in {self.url}: name one with --account-sid "
             "(or OPENCOMMS_ACCOUNT_SID)"

@@ -1,7 +1,5 @@
 """`opencomms send`: recipients from arguments or a CSV file, then follow to the end."""
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from opencomms.cli.connection import (
     err,
     fail,
     out,
+    quiet_logs,
     usage,
 )
 from opencomms.cli.follow import OperationSource, StillRunning, follow
@@ -189,10 +188,7 @@ def send_locally(
     deliver: bool,
 ) -> None:
     """The send written to the configured database as `POST /Messages` writes it."""
-    if not os.environ.get("OPENCOMMS_LOG_LEVEL"):
-        # The command shows its progress; the migrations' and the worker's routine lines
-        # would only bury it. Their warnings and errors still show.
-        logging.getLogger().setLevel(logging.WARNING)
+    quiet_logs()
     try:
         with LocalDatabase(settings) as local:
             local.use_account(account_sid)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,21 @@ def test_deliver_runs_a_worker_in_the_command(
         "--from", "+15005550006", "--deliver",
     )  # fmt: skip
     check_delivered(server, sent)
+
+
+def test_a_scheduled_local_send_waits_for_its_time(server: ServerProcess, tmp_path: Path) -> None:
+    at = datetime.now(UTC) + timedelta(seconds=3)
+    sent = send_json(
+        server, tmp_path, "+14155550167", "--text", "Later", "--deliver",
+        "--schedule", at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )  # fmt: skip
+    assert sent["summary"] == {"DELIVERED": 1}
+    [operation_id] = sent["operationIds"]
+    with Client(*server.auth, base_url=server.base_url) as client:
+        [message] = client.iter_messages(operation_id=operation_id)
+        [delivered] = client.iter_sandbox_messages(operation_id=operation_id)
+    assert message.scheduled_for is not None and message.scheduled_for >= at.replace(microsecond=0)
+    assert delivered.delivered_at >= at - timedelta(milliseconds=1)
 
 
 def test_without_a_worker_it_says_so(server: ServerProcess, tmp_path: Path) -> None:

@@ -37,6 +37,17 @@ class AccountNotFound(LookupError):
     """No account to send as: the message says which choice the user has."""
 
 
+class WorkerStopped(RuntimeError):
+    """The worker run by --deliver ended before the messages were final."""
+
+    def __init__(self, cause: BaseException | None) -> None:
+        super().__init__(
+            f"the delivering worker stopped: {cause!r}"
+            if cause
+            else "the delivering worker stopped"
+        )
+
+
 class LocalDatabase:
     """The configured database, opened for one command; a context manager."""
 
@@ -53,9 +64,9 @@ class LocalDatabase:
     def __enter__(self) -> "LocalDatabase":
         self._thread.start()
         try:
+            # The senders are taken as the database has them: syncing them with this
+            # command's config, as `serve` does on start, could undo a running server's.
             self._db = self._run(runtime.open_ready(self.settings.database_url))
-            # What `serve` and `worker` do on start: the config file's senders made current.
-            self._run(runtime.sync_senders(self._db, self.settings))
         except BaseException:
             self.close()
             raise
@@ -126,7 +137,10 @@ class LocalDatabase:
         return self._run(store_send(self._state, self.account_sid, orjson.dumps(body)))
 
     def get_operation(self, operation_id: str) -> MessageOperation:
-        """The operation as `GET /Messages/Operations/{id}` shows it."""
+        """The operation as `GET /Messages/Operations/{id}` shows it. Raises WorkerStopped
+        if the worker `deliver` started has ended: nothing would move any more."""
+        if self._worker is not None and self._worker.done():
+            raise WorkerStopped(self._worker.exception())
         return self._run(self._operation(operation_id))
 
     async def _operation(self, operation_id: str) -> MessageOperation:

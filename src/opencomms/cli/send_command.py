@@ -27,7 +27,7 @@ from opencomms.cli.connection import (
     usage,
 )
 from opencomms.cli.follow import OperationSource, StillRunning, follow
-from opencomms.cli.local import AccountNotFound, LocalDatabase
+from opencomms.cli.local import AccountNotFound, LocalDatabase, WorkerStopped
 from opencomms.cli.recipients import RecipientsError, from_arguments, from_csv, parse_pairs
 from opencomms.client import Client, MessageOperation, Recipient
 from opencomms.client._inputs import send_body
@@ -203,9 +203,9 @@ def send_locally(
     except ValidationFailed as failed:
         fail("\n".join(["refused:", *render.problem_lines(failed.problems)]))
         raise typer.Exit(EXIT_ERROR) from failed
-    except NotFound as missing:
-        fail(str(missing))
-        raise typer.Exit(EXIT_ERROR) from missing
+    except (NotFound, WorkerStopped) as error:
+        fail(str(error))
+        raise typer.Exit(EXIT_ERROR) from error
 
 
 def send(

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from opencomms import logs
 from opencomms.cli import render
 from opencomms.client import Client, ConfigurationError, OpenCommsError
 
@@ -56,14 +57,22 @@ Timeout = Annotated[
 ]
 
 
+def _results_worth_showing(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.startswith("opencomms.client")
+
+
 def quiet_logs() -> None:
     """A command that prints its own results shows warnings of the log only: the routine
     lines (each HTTP request, each migration, a worker starting) would bury them. The SDK's
-    retry notices still show; OPENCOMMS_LOG_LEVEL, when set, decides instead."""
+    retry notices still show; OPENCOMMS_LOG_LEVEL, when set, decides instead.
+
+    Only the process's own log handler (logs.configure) is narrowed, not the loggers, so
+    whatever else listens (a test's log capture) still hears everything."""
     if os.environ.get("OPENCOMMS_LOG_LEVEL"):
         return
-    logging.getLogger().setLevel(logging.WARNING)
-    logging.getLogger("opencomms.client").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, logs.PlainFormatter | logs.JsonFormatter):
+            handler.addFilter(_results_worth_showing)
 
 
 def fail(message: str) -> None:

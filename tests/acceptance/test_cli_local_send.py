@@ -103,6 +103,14 @@ def test_without_a_worker_it_says_so(server: ServerProcess, tmp_path: Path) -> N
     assert "QUEUED" in waited.stdout  # the summary of where it stands
     with Client(*server.auth, base_url=server.base_url) as client:
         assert client.get_operation(operation_id).stats.queued == 1
+    # Through a server that runs no worker, the same notice, naming the server's ways out.
+    remote = opencomms(
+        "send", "+14155550163", "--text", "Hello", "--url", server.base_url,
+        "--account-sid", server.account_sid, "--auth-token", server.auth_token,
+        "--timeout", "7", cwd=tmp_path,
+    )  # fmt: skip
+    assert remote.returncode == 3, remote.stderr
+    assert "is the server's worker running?" in remote.stderr
 
 
 def test_refused_as_the_api_refuses_with_nothing_written(

@@ -84,7 +84,7 @@ def follow(
                 return current
             if not hinted and time.monotonic() - started >= IDLE_NOTICE_SECONDS and idle(current):
                 hinted = True
-                progress.console.print(f"[yellow]{idle_hint}[/yellow]", highlight=False)
+                progress.console.print(idle_hint, style="yellow", highlight=False, soft_wrap=True)
             if deadline is not None and time.monotonic() + interval > deadline:
                 raise StillRunning(current)
             time.sleep(interval)

@@ -60,7 +60,7 @@ async def list_sandbox_messages(
 ) -> Any:
     """List what the sandbox delivered, newest first (an OpenComms extension)."""
     wanted = filters.sandbox_filter(to=to, operation_id=operationId, channel=channel)
-    size = filters.page_size(pageSize)
+    size = pagination.page_size(pageSize)
     before = page_position(pageToken)
     async with app.db.read() as conn:
         found = await sandbox.list_deliveries(conn, account, wanted, before=before, limit=size + 1)

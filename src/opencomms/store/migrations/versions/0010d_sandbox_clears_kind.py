@@ -1,14 +1,14 @@
 """sandbox clears say which inbox they clear: the Messages' or the Emails'
 
 Revision ID: 0010d
-Revises: 0009
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010d"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -101,7 +101,7 @@ async def list_sandbox_emails(
 ) -> Any:
     """List what the sandbox mailbox received, newest first (an OpenComms extension)."""
     wanted = filters.sandbox_filter(to=to, operation_id=operationId, channel=None)
-    size = filters.page_size(pageSize)
+    size = pagination.page_size(pageSize)
     before = page_position(pageToken)
     async with app.db.read() as conn:
         found = await sandbox.list_deliveries(

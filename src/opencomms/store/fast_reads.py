@@ -182,32 +182,33 @@ async def message_detail(
 # -- One operation ----------------------------------------------------------------------------
 
 # The operation and its stats in one statement (one snapshot, one round trip): a row per
-# (status, unaddressable) group of its messages, each repeating the operation's columns.
-# Stats counters on the operations row (the events work) will make this one row;
+# status of its messages, each repeating the operation's columns. Only the index on
+# (operation_id, status) is read, not the rows, except the FAILED ones: a recipient is
+# unaddressable only when accepted FAILED for want of a route (store/sends.py), and FAILED
+# is final. Stats counters on the operations row (the events work) will make this one row;
 # `operation_with_stats` is the only place that changes then.
+_FAILED = "FAILED"
 _OPERATION_SQL = (
     "SELECT o.id, o.status, o.created_at, o.updated_at,"
     " (SELECT count(*) FROM attempts a WHERE a.operation_id = o.id),"
-    " s.status, s.unaddressable, s.n"
+    " (SELECT count(*) FROM messages u WHERE u.operation_id = o.id"
+    f" AND u.status = '{_FAILED}' AND u.unaddressable),"
+    " s.status, s.n"
     " FROM operations o LEFT JOIN ("
-    "SELECT status, unaddressable, count(*) AS n FROM messages WHERE operation_id = ?"
-    " GROUP BY status, unaddressable) s ON 1 = 1"
+    "SELECT status, count(*) AS n FROM messages WHERE operation_id = ? GROUP BY status"
+    ") s ON 1 = 1"
     " WHERE o.id = ? AND o.account_sid = ? AND o.kind = ?"
 )
 
 
 def _stats(rows: Rows) -> OperationStats:
     """The aggregate rows as store/reads.py's operation_stats counts them."""
-    by_status: dict[str, int] = {}
-    unaddressable = 0
-    for row in rows:
-        status, is_unaddressable, count = row[5], row[6], row[7]
-        if status is None:
-            continue  # an operation without messages
-        if is_unaddressable:
-            unaddressable += count
-        else:
-            by_status[status] = by_status.get(status, 0) + count
+    unaddressable = rows[0][5]
+    by_status = {row[6]: row[7] for row in rows if row[6] is not None}
+    if unaddressable:
+        by_status[_FAILED] -= unaddressable
+        if not by_status[_FAILED]:
+            del by_status[_FAILED]
     total = sum(by_status.values()) + unaddressable
     return OperationStats(total, total, rows[0][4], unaddressable, by_status)
 

@@ -24,6 +24,7 @@ import asyncpg
 import orjson
 
 from opencomms.api.app import create_app
+from opencomms.cli import runtime
 from opencomms.clock import now_ms
 from opencomms.config import Settings
 from opencomms.store import accounts, inventory, migrate
@@ -137,6 +138,8 @@ async def bench(db: Database, args: argparse.Namespace) -> None:
         created = await accounts.create_account(conn, box)
         await inventory.give_defaults(conn, created.sid, now_ms())
     app = create_app(db, Settings(secret_key=SECRET))
+    if args.gc:
+        runtime.tune_gc()  # as `opencomms serve` does
     call = Caller(app, base64.b64encode(f"{created.sid}:{created.secret}".encode()).decode())
     big = send_body(10_000)
     op10k = ""
@@ -186,6 +189,12 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=10, help="10,000-recipient sends to load")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--page-size", type=int, default=50)
+    parser.add_argument(
+        "--gc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="tune the collector as `opencomms serve` does",
+    )
     parser.add_argument(
         "--profile", choices=("post1", "post10k", "list", "message", "op10", "op10k")
     )

@@ -132,7 +132,14 @@ async def available_senders(app: AppState, account: str, spec: SenderSpec | None
 
 async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
     """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
-    raw = await request.body()
+    operation_id = await store_send(app, account, await request.body())
+    # With an Idempotency-Key, the middleware records this answer once it is sent.
+    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+
+
+async def store_send(app: AppState, account: str, raw: bytes) -> str:
+    """Checks a send body and writes it; the new operation's id. Without HTTP, so that
+    `opencomms send` on the local database takes the very path a request takes."""
     # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
     # body or 10,000 trial renders would otherwise hold the event loop for seconds.
     costly = is_costly(raw)
@@ -159,8 +166,7 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
     )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    # With an Idempotency-Key, the middleware records this answer once it is sent.
-    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    return operation_id
 
 
 async def _spend_recipients(app: AppState, account: str, count: int) -> None:

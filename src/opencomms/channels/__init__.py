@@ -16,6 +16,8 @@ if TYPE_CHECKING:
         Receipt,
         ReceiptSink,
         SendResult,
+        SharedPacing,
+        SlotReserver,
         TransientDeliveryError,
     )
     from opencomms.channels.options import RouteOptions
@@ -49,6 +51,8 @@ __all__ = [
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
+    "SharedPacing",
+    "SlotReserver",
     "SmtpChannel",
     "SmtpRouteConfig",
     "TransientDeliveryError",
@@ -70,6 +74,8 @@ _HOMES = {
     "Receipt": "base",
     "ReceiptSink": "base",
     "SendResult": "base",
+    "SharedPacing": "base",
+    "SlotReserver": "base",
     "TransientDeliveryError": "base",
     "RouteOptions": "options",
     "KINDS": "registry",

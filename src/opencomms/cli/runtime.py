@@ -75,7 +75,7 @@ async def serve(settings: Settings, console: Console, *, worker: bool = True) ->
     stop = asyncio.Event()
     server = GracefulServer(config, on_stop=stop.set)
     tune_gc()
-    task = asyncio.create_task(_work(db, settings, stop)) if worker else None
+    task = asyncio.create_task(work_on(db, settings, stop)) if worker else None
     try:
         await server.serve()
     finally:
@@ -115,7 +115,8 @@ async def _drain(worker: "asyncio.Task[None] | None") -> None:
             await worker
 
 
-async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def work_on(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """The dispatch worker and webhook delivery on an open database, until `stop` is set."""
     from opencomms.dispatch import run_worker
 
     async with asyncio.TaskGroup() as tasks:
@@ -144,7 +145,7 @@ async def work(settings: Settings, stop: asyncio.Event) -> None:
     db = await open_ready(settings.database_url)
     try:
         await sync_senders(db, settings)
-        await _work(db, settings, stop)
+        await work_on(db, settings, stop)
     finally:
         await db.dispose()
 

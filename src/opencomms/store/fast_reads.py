@@ -13,7 +13,9 @@ import orjson
 
 from opencomms import ids
 from opencomms.domain.records import MessageFilter, OperationKind, OperationStats
-from opencomms.store.direct import DirectReader, Rows, Statement
+from opencomms.store.direct import DirectReader, Statement
+from opencomms.store.operation_status import stats_of
+from opencomms.store.tables import COUNTER_COLUMNS
 
 _METADATA = (
     "id, operation_id, status, recipient, tags, send_at, sender, created_at, updated_at,"
@@ -146,7 +148,7 @@ async def list_messages(
 
 # -- One message ------------------------------------------------------------------------------
 
-_MESSAGE_SQL = (
+MESSAGE_SQL = (
     "SELECT m.id, m.operation_id, m.status, m.recipient, m.tags, m.send_at, m.sender,"
     " m.created_at, m.updated_at, m.deleted_at, m.session_id, m.variables, m.content,"
     " CASE WHEN m.content IS NULL THEN o.content END"
@@ -154,7 +156,7 @@ _MESSAGE_SQL = (
     " ON o.id = m.operation_id AND o.account_sid = m.account_sid"
     " WHERE m.id = ? AND m.account_sid = ? AND m.deleted_at IS NULL"
 )
-_ATTEMPTS_SQL = (
+ATTEMPTS_SQL = (
     "SELECT number, channel, sender, recipient, status, attempted_at, error_code,"
     " error_message, external_id FROM attempts WHERE message_id = ? ORDER BY number"
 )
@@ -166,7 +168,7 @@ async def message_detail(
     """The message, its variables and content (or its operation's) and its attempts, read
     in one snapshot; None if the account has no such message."""
     found, tries = await reader.run(
-        [(_MESSAGE_SQL, (message_id, account_sid)), (_ATTEMPTS_SQL, (message_id,))]
+        [(MESSAGE_SQL, (message_id, account_sid)), (ATTEMPTS_SQL, (message_id,))]
     )
     if not found:
         return None
@@ -181,45 +183,22 @@ async def message_detail(
 
 # -- One operation ----------------------------------------------------------------------------
 
-# The operation and its stats in one statement (one snapshot, one round trip): a row per
-# status of its messages, each repeating the operation's columns. Only the index on
-# (operation_id, status) is read, not the rows, except the FAILED ones: a recipient is
-# unaddressable only when accepted FAILED for want of a route (store/sends.py), and FAILED
-# is final. Stats counters on the operations row (the events work) will make this one row;
-# `operation_with_stats` is the only place that changes then.
-_FAILED = "FAILED"
-_OPERATION_SQL = (
-    "SELECT o.id, o.status, o.created_at, o.updated_at,"
-    " (SELECT count(*) FROM attempts a WHERE a.operation_id = o.id),"
-    " (SELECT count(*) FROM messages u WHERE u.operation_id = o.id"
-    f" AND u.status = '{_FAILED}' AND u.unaddressable),"
-    " s.status, s.n"
-    " FROM operations o LEFT JOIN ("
-    "SELECT status, count(*) AS n FROM messages WHERE operation_id = ? GROUP BY status"
-    ") s ON 1 = 1"
-    " WHERE o.id = ? AND o.account_sid = ? AND o.kind = ?"
+# The operation with its stats counters (store/operation_status.py keeps them in the
+# transactions that change the statuses they count): one row, whatever the operation's size.
+OPERATION_SQL = (
+    f"SELECT id, status, created_at, updated_at, {', '.join(COUNTER_COLUMNS)}"
+    " FROM operations WHERE id = ? AND account_sid = ? AND kind = ?"
 )
-
-
-def _stats(rows: Rows) -> OperationStats:
-    """The aggregate rows as store/reads.py's operation_stats counts them."""
-    unaddressable = rows[0][5]
-    by_status = {row[6]: row[7] for row in rows if row[6] is not None}
-    if unaddressable:
-        by_status[_FAILED] -= unaddressable
-        if not by_status[_FAILED]:
-            del by_status[_FAILED]
-    total = sum(by_status.values()) + unaddressable
-    return OperationStats(total, total, rows[0][4], unaddressable, by_status)
 
 
 async def operation_with_stats(
     reader: DirectReader, account_sid: str, operation_id: str
 ) -> OperationRow | None:
     """A Message Operation of the account with its stats; None if there is none."""
-    args = (operation_id, operation_id, account_sid, OperationKind.MESSAGES.value)
-    (rows,) = await reader.run([(_OPERATION_SQL, args)])
+    args = (operation_id, account_sid, OperationKind.MESSAGES.value)
+    (rows,) = await reader.run([(OPERATION_SQL, args)])
     if not rows:
         return None
-    first = rows[0]
-    return OperationRow(first[0], first[1], first[2], first[3], _stats(rows))
+    row = rows[0]
+    stats = stats_of(dict(zip(COUNTER_COLUMNS, row[4:], strict=True)))
+    return OperationRow(row[0], row[1], row[2], row[3], stats)

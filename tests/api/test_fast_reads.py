@@ -7,18 +7,20 @@ and the headers a client reads must match for every filter, page, id and error."
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import exc, insert, select, update
 
 from opencomms import ids
 from opencomms.clock import now_ms
 from opencomms.store import fast_reads, operation_status, reads
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.codec import dumps
-from opencomms.store.db import Database
+from opencomms.store.db import Database, is_unavailable
+from opencomms.store.direct import SqliteReader
 from opencomms.store.tables import attempts, messages, operations
 from tests.conftest import make_client, new_account
 
@@ -250,3 +252,15 @@ async def test_operation_stats_are_the_counters(
     assert row is not None and found.status == row.status
     assert found.stats == counters == aggregate
     assert (found.stats.total, found.stats.unaddressable) == (8, 1)
+
+
+async def test_an_unreadable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    """What the fast reads raise when SQLite cannot be read is a 503's error, as through
+    SQLAlchemy, not a 500's."""
+    reader = SqliteReader(tmp_path / "missing" / "opencomms.db")
+    try:
+        with pytest.raises(exc.OperationalError) as raised:
+            await reader.run([("SELECT 1", ())])
+        assert is_unavailable(raised.value)
+    finally:
+        await reader.aclose()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from sqlalchemy import exc
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[Sequence[Any]]
@@ -74,7 +75,12 @@ class SqliteReader:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite-read")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, statements)
+        try:
+            return await loop.run_in_executor(self._executor, self._run, statements)
+        except sqlite3.OperationalError as error:
+            # A file gone, locked past the timeout or unreadable: what store/db.py treats as
+            # unavailable (a 503), as it does for the same error through SQLAlchemy.
+            raise exc.OperationalError(statements[0][0], None, error) from error
 
     async def aclose(self) -> None:
         executor, self._executor = self._executor, None

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from opencomms import ids
 from opencomms.api import body_check, email_presenters, email_wire, filters, pagination, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
+from opencomms.api.idempotency import record_in
 from opencomms.api.messages import accepted, read_json_object
 from opencomms.api.responses import JSONResponse
 from opencomms.api.wire import _refused_parts
@@ -80,6 +81,12 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
         if full:
             raise ValidationFailed(full)
     operation_id = ids.operation_id()
+    response = accepted(
+        operation_id,
+        base,
+        f"{base}/Emails?operationId={operation_id}",
+        email_presenters.operation_uri(base, operation_id),
+    )
     async with app.db.write() as conn:
         await emails.insert_emails(
             conn,
@@ -90,14 +97,10 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
             sender=body["from"],
             now=now_ms(),
         )
+        await record_in(conn, request, response)  # an Idempotency-Key's 202 commits with it
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return accepted(
-        operation_id,
-        base,
-        f"{base}/Emails?operationId={operation_id}",
-        email_presenters.operation_uri(base, operation_id),
-    )
+    return response
 
 
 @router.get("/Emails")

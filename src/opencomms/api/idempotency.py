@@ -6,8 +6,9 @@
 - while the first request is still in flight, a 409 with `Retry-After`.
 
 Keys belong to an account. The claim is an atomic insert, so concurrent requests and API
-processes sharing a PostgreSQL database see one winner. A send records its answer in its own
-transaction (`record_in`), so its 202 and its key commit together; other POSTs record the
+processes sharing a PostgreSQL database see one winner. A send writes its answer with the
+send itself (`answer_for`, `record_in`), so its 202 and its key commit together and a crash
+between the commit and the answer replays rather than sends twice; other POSTs record the
 answer once it is sent. A 5xx answer took nothing, so it is not kept: a retry runs afresh.
 """
 
@@ -45,15 +46,28 @@ class Slot:
     recorded: bool = field(default=False)
 
 
-async def record_in(conn: AsyncConnection, request: Request, response: Response) -> None:
-    """Records `response` as the answer of the request's key, in the caller's transaction."""
+def answer_for(request: Request, response: Response) -> idempotency.Answer | None:
+    """`response` as the answer of the request's key, for the caller to write in the
+    transaction that makes it true (store/sends.write_send's `answer`); None without a key.
+
+    The key counts as recorded from here on: if that write fails, the 5xx that follows
+    releases the key only if nothing was recorded under it (a commit whose outcome the
+    error hid may have taken the answer with it, and then a retry replays it).
+    """
     slot: Slot | None = getattr(request.state, "idempotency", None)
     if slot is None:
-        return
+        return None
+    slot.recorded = True
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
     body = bytes(response.body).decode()
-    await idempotency.record(conn, slot.account, slot.key, response.status_code, headers, body)
-    slot.recorded = True
+    return idempotency.Answer(slot.account, slot.key, response.status_code, headers, body)
+
+
+async def record_in(conn: AsyncConnection, request: Request, response: Response) -> None:
+    """Records `response` as the answer of the request's key, in the caller's transaction."""
+    answer = answer_for(request, response)
+    if answer is not None:
+        await idempotency.record_answer(conn, answer)
 
 
 def _key_of(scope: Scope) -> bytes | None:
@@ -125,7 +139,7 @@ class Idempotency:
         try:
             await self.app(scope, receive, capturing)
         finally:
-            if not slot.recorded:
+            if status >= 500 or not slot.recorded:
                 await self._settle(db, slot, status, headers, b"".join(chunks))
 
     async def _settle(

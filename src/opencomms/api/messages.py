@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from opencomms import ids
 from opencomms.api import body_check, filters, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
+from opencomms.api.idempotency import answer_for
 from opencomms.api.presenters import operation_uri
 from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
@@ -148,6 +149,7 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
         if full:
             raise ValidationFailed(full)
     operation_id = ids.operation_id()
+    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
     await sends.write_send(
         app.db,
         account_sid=account,
@@ -156,11 +158,11 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
         content=body["content"],
         sender=body.get("from"),
         now=now_ms(),
+        answer=answer_for(request, response),  # an Idempotency-Key's 202 commits with the send
     )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    # With an Idempotency-Key, the middleware records this answer once it is sent.
-    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    return response
 
 
 async def _spend_recipients(app: AppState, account: str, count: int) -> None:

@@ -16,7 +16,7 @@ from opencomms.domain.pacing import backlog_seconds
 from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
-from opencomms.store import queue, sender_pools, senders
+from opencomms.store import idempotency, queue, sender_pools, senders
 from opencomms.store.codec import dumps
 from opencomms.store.db import Database
 from opencomms.store.tables import messages, operations
@@ -247,8 +247,10 @@ async def write_send(
     content: dict[str, Any],
     sender: dict[str, Any] | None,
     now: int,
+    answer: idempotency.Answer | None = None,
 ) -> None:
-    """Writes a send atomically and returns once it is committed.
+    """Writes a send atomically and returns once it is committed; `answer`, the 202 of an
+    Idempotency-Key, commits with it (in the same transaction or statement).
 
     On a SQLite file the send joins a group commit (store/group_commit.py). On PostgreSQL a
     small send is one statement in one round trip; a large one a transaction around COPY,
@@ -257,18 +259,26 @@ async def write_send(
     operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
     if db.can_group:
         await db.grouped(
-            _grouped_job(operation, message_records(account_sid, operation_id, prepared, now))
+            _grouped_job(
+                operation, message_records(account_sid, operation_id, prepared, now), answer
+            )
         )
     elif not db.is_sqlite and len(prepared.recipients) <= ONE_STATEMENT_MAX:
         rows = message_records(account_sid, operation_id, prepared, now)
-        await _write_send_postgresql(db, operation, [row for chunk in rows for row in chunk])
+        await _write_send_postgresql(
+            db, operation, [row for chunk in rows for row in chunk], answer
+        )
     else:
         async with db.write() as conn:
             await insert_send(conn, operation=operation, prepared=prepared, now=now)
+            if answer is not None:
+                await idempotency.record_answer(conn, answer)
 
 
 def _grouped_job(
-    operation: tuple[Any, ...], records: Iterator[list[tuple[Any, ...]]]
+    operation: tuple[Any, ...],
+    records: Iterator[list[tuple[Any, ...]]],
+    answer: idempotency.Answer | None,
 ) -> Callable[[sqlite3.Connection], None]:
     chunks = list(records)  # built here, on the event loop, not in the group's transaction
 
@@ -276,6 +286,8 @@ def _grouped_job(
         conn.execute(_SQLITE_INSERT_OPERATION, operation)
         for chunk in chunks:
             conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
+        if answer is not None:
+            idempotency.record_sqlite(conn, answer)
 
     return job
 
@@ -285,36 +297,44 @@ def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
     return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
 
 
-def _pg_send_sql() -> str:
-    """The whole send as one statement: the operation, every message, and the wake-up of
-    the workers. In autocommit it is atomic and costs one round trip."""
+def _pg_send_sql(answered: bool) -> str:
+    """The whole send as one statement: the operation, every message, the wake-up of the
+    workers and, when `answered`, the Idempotency-Key's answer (its parameters last). In
+    autocommit it is atomic and costs one round trip."""
     names = len(OPERATION_COLUMNS)
     values = ", ".join(f"${i}" for i in range(1, names + 1))
     arrays = ", ".join(
         f"${names + i}::{kind}"
         for i, kind in enumerate(_pg_array_types(messages, MESSAGE_COLUMNS), start=1)
     )
+    first_answer = names + len(MESSAGE_COLUMNS) + 1
+    answer = f" {idempotency.pg_record_cte(first_answer)}," if answered else ""
     return (
         f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
-        f" VALUES ({values})),"
+        f" VALUES ({values})),{answer}"
         f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
         f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
         f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
     )
 
 
-_PG_SEND = _pg_send_sql()
+_PG_SEND = _pg_send_sql(answered=False)
+_PG_SEND_ANSWERED = _pg_send_sql(answered=True)
 
 
 async def _write_send_postgresql(
-    db: Database, operation: tuple[Any, ...], rows: list[tuple[Any, ...]]
+    db: Database,
+    operation: tuple[Any, ...],
+    rows: list[tuple[Any, ...]],
+    answer: idempotency.Answer | None,
 ) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
+    sql, extra = (_PG_SEND, ()) if answer is None else (_PG_SEND_ANSWERED, answer.params())
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
-            await driver.execute(_PG_SEND, *operation, *columns)
+            await driver.execute(sql, *operation, *columns, *extra)
         except BaseException:
             # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
             # than hand it to the next request.

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from opencomms import ids
-from opencomms.api import body_check, filters, pagination, presenters, wire
+from opencomms.api import body_check, filters, json_body, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
 from opencomms.api.idempotency import answer_for
 from opencomms.api.presenters import operation_uri
@@ -28,12 +28,20 @@ router = APIRouter(tags=["Messages"])
 
 async def read_json(request: Request) -> Any:
     raw = await request.body()
+    # A large body is parsed in pieces on a thread (api/json_body.py): the event loop runs
+    # between the pieces.
+    return await off_loop(len(raw) >= json_body.SPLIT_BYTES, parse_json, raw)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
+        return json_body.loads(raw)
+    except (orjson.JSONDecodeError, json_body.Malformed) as error:
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
         ) from error
+    except json_body.TooLarge as error:
+        raise ValidationFailed([Problem(errors.INVALID_PARAMETER, f"{error}", "$")]) from error
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
@@ -67,12 +75,7 @@ _COSTLY_MARKUP = (b"{%", b"|")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ValidationFailed(
-            [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
-        ) from error
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
@@ -104,7 +107,8 @@ def check_command(
     return prepared, problems
 
 
-async def _off_loop(costly: bool, func: Any, *args: Any) -> Any:
+async def off_loop(costly: bool, func: Any, *args: Any) -> Any:
+    """`func(*args)`, on a thread when `costly`."""
     return await asyncio.to_thread(func, *args) if costly else func(*args)
 
 
@@ -137,9 +141,9 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
     # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
     # body or 10,000 trial renders would otherwise hold the event loop for seconds.
     costly = is_costly(raw)
-    body, command, problems = await _off_loop(costly, check_body, raw)
+    body, command, problems = await off_loop(costly, check_body, raw)
     available = await available_senders(app, account, command.sender)
-    prepared, problems = await _off_loop(costly, check_command, command, available, problems)
+    prepared, problems = await off_loop(costly, check_command, command, available, problems)
     await _spend_recipients(app, account, len(prepared.recipients))
     if any(s.mps for s in available.senders):
         async with app.db.read() as conn:

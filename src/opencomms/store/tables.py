@@ -413,3 +413,11 @@ rate_limits = Table(
     Column("name", String(32), primary_key=True),
     Column("tat", BigInteger, nullable=False),
 )
+
+# What /readyz writes on PostgreSQL to learn whether a write would commit (store/db.py).
+readiness_probe = Table(
+    "readiness_probe",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checked_at", BigInteger, nullable=False),
+)

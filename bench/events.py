@@ -50,6 +50,7 @@ GOAL_BATCHED = 5_000.0
 SECRET = "bench-events-key"
 CHUNK = 1_000
 STATUSES = ("QUEUED", "SENT", "DELIVERED")
+TEST_EVENT = types.TEST_EVENT.encode()
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Counter:
     def __init__(self) -> None:
         self.events = 0
         self.requests = 0
+        self.test_id: str | None = None  # the last test event's id (a sink's Validate needs it)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -82,12 +84,17 @@ class Counter:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if scope["method"] == "POST":
+        if scope["method"] == "POST" and TEST_EVENT in body:
+            sent = orjson.loads(body)
+            self.test_id = (sent[0] if isinstance(sent, list) else sent)["id"]
+            answer = b"ok"
+        elif scope["method"] == "POST":
             self.requests += 1
             self.events += body.count(b'"specversion"')
             answer = b"ok"
         else:
-            answer = orjson.dumps({"events": self.events, "requests": self.requests})
+            counts = {"events": self.events, "requests": self.requests, "test_id": self.test_id}
+            answer = orjson.dumps(counts)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": answer})
 

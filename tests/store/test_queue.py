@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from opencomms.domain.status import OperationStatus
+from opencomms.domain.transitions import MessageTransition, StatusChanges
 from opencomms.store import operation_status, queue
 from opencomms.store.db import Database, open_database
 from opencomms.store.operation_status import Facts, aggregate
@@ -106,14 +107,23 @@ async def test_pg_concurrent_claims_skip_each_others_rows(
     assert not {c.id for c in mine} & {c.id for c in theirs}
 
 
-async def test_refresh_keeps_the_operation_equal_to_its_messages(db: Database) -> None:
+async def test_apply_keeps_the_operation_equal_to_its_messages(db: Database) -> None:
     clock = FakeClock()
     op = await send(db, body("+14155550100", "+14155550101"), now=clock.now)
     async with db.write() as conn:
-        await conn.execute(
-            update(messages).where(messages.c.operation_id == op).values(status="DELIVERED")
+        moved = await conn.execute(
+            update(messages)
+            .where(messages.c.operation_id == op)
+            .values(status="DELIVERED")
+            .returning(messages.c.id, messages.c.account_sid)
         )
-        await operation_status.refresh(conn, {op}, clock.now + 5)
+        changes = StatusChanges(
+            [MessageTransition(m, op, a, "QUEUED", "DELIVERED") for m, a in moved]
+        )
+        await operation_status.apply(conn, changes, clock.now + 5)
+        assert [(t.from_status, t.to_status) for t in changes.operations] == [
+            ("PROCESSING", "COMPLETED")
+        ]
     row = await operation_row(db, op)
     assert (row["status"], row["updated_at"]) == ("COMPLETED", clock.now + 5)
     async with db.read() as conn:

@@ -50,18 +50,22 @@ class Slot:
 def answer_for(request: Request, response: Response) -> idempotency.Answer | None:
     """`response` as the answer of the request's key, for the caller to write in the
     transaction that makes it true (store/sends.write_send's `answer`); None without a key.
-
-    The key counts as recorded from here on: if that write fails, the 5xx that follows
-    releases the key only if nothing was recorded under it (a commit whose outcome the
-    error hid may have taken the answer with it, and then a retry replays it).
-    """
+    Once that transaction has committed, `answered(request)` spares the second write."""
     slot: Slot | None = getattr(request.state, "idempotency", None)
     if slot is None:
         return None
-    slot.recorded = True
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
     body = bytes(response.body).decode()
     return idempotency.Answer(slot.account, slot.key, response.status_code, headers, body)
+
+
+def answered(request: Request) -> None:
+    """The request's answer is recorded: the middleware does not record it again. (If the
+    write fails after all, its 5xx releases the key only if nothing was recorded under it:
+    a commit whose outcome the error hid may have taken the answer, and a retry replays it.)"""
+    slot: Slot | None = getattr(request.state, "idempotency", None)
+    if slot is not None:
+        slot.recorded = True
 
 
 async def record_in(conn: AsyncConnection, request: Request, response: Response) -> None:
@@ -69,6 +73,7 @@ async def record_in(conn: AsyncConnection, request: Request, response: Response)
     answer = answer_for(request, response)
     if answer is not None:
         await idempotency.record_answer(conn, answer)
+        answered(request)
 
 
 def _key_of(scope: Scope) -> bytes | None:

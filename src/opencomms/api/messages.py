@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse
 from opencomms import ids
 from opencomms.api import body_check, filters, json_body, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
-from opencomms.api.idempotency import answer_for
+from opencomms.api.idempotency import answer_for, answered
 from opencomms.api.presenters import operation_uri
 from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
@@ -21,6 +21,7 @@ from opencomms.domain.routing import AccountSenders, SenderSpec
 from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, SendCommand, prepare
 from opencomms.services.messages import message_detail
 from opencomms.store import reads, sends
+from opencomms.store.idempotency import Answer
 from opencomms.templating import budget
 
 router = APIRouter(tags=["Messages"])
@@ -137,7 +138,26 @@ async def available_senders(app: AppState, account: str, spec: SenderSpec | None
 
 async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
     """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
-    raw = await request.body()
+    operation_id = ids.operation_id()
+    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    # With an Idempotency-Key, its 202 commits with the send: a crash between the commit
+    # and the answer replays it on retry instead of sending again.
+    answer = answer_for(request, response)
+    await store_send(app, account, await request.body(), operation_id, answer)
+    answered(request)
+    return response
+
+
+async def store_send(
+    app: AppState,
+    account: str,
+    raw: bytes,
+    operation_id: str | None = None,
+    answer: Answer | None = None,
+) -> str:
+    """Checks a send body and writes it (with `answer` recorded under its Idempotency-Key);
+    the new operation's id. Without HTTP, so that `opencomms send` on the local database
+    takes the very path a request takes."""
     # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
     # body or 10,000 trial renders would otherwise hold the event loop for seconds.
     costly = is_costly(raw)
@@ -152,8 +172,7 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
             full = await sends.full_senders(conn, prepared, available, validity, where)
         if full:
             raise ValidationFailed(full)
-    operation_id = ids.operation_id()
-    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    operation_id = operation_id or ids.operation_id()
     await sends.write_send(
         app.db,
         account_sid=account,
@@ -162,11 +181,11 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
         content=body["content"],
         sender=body.get("from"),
         now=now_ms(),
-        answer=answer_for(request, response),  # an Idempotency-Key's 202 commits with the send
+        answer=answer,
     )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return response
+    return operation_id
 
 
 async def _spend_recipients(app: AppState, account: str, count: int) -> None:

@@ -11,6 +11,8 @@ from opencomms.channels.base import (
     Receipt,
     ReceiptSink,
     SendResult,
+    SharedPacing,
+    SlotReserver,
     TransientDeliveryError,
 )
 from opencomms.channels.options import RouteOptions
@@ -44,6 +46,8 @@ __all__ = [
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
+    "SharedPacing",
+    "SlotReserver",
     "SmtpChannel",
     "SmtpRouteConfig",
     "TransientDeliveryError",

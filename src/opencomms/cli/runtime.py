@@ -77,7 +77,7 @@ async def serve(settings: Settings, console: Console, *, worker: bool = True) ->
     # Startup objects live as long as the process: keep them out of every GC pass, so a
     # 10,000-recipient request does not pay for scanning them.
     gc.freeze()
-    task = asyncio.create_task(_work(db, settings, stop)) if worker else None
+    task = asyncio.create_task(work_on(db, settings, stop)) if worker else None
     try:
         await server.serve()
     finally:
@@ -102,7 +102,8 @@ async def _drain(worker: "asyncio.Task[None] | None") -> None:
             await worker
 
 
-async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def work_on(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """The dispatch worker and webhook delivery on an open database, until `stop` is set."""
     from opencomms.dispatch import run_worker
 
     async with asyncio.TaskGroup() as tasks:
@@ -131,7 +132,7 @@ async def work(settings: Settings, stop: asyncio.Event) -> None:
     db = await open_ready(settings.database_url)
     try:
         await sync_senders(db, settings)
-        await _work(db, settings, stop)
+        await work_on(db, settings, stop)
     finally:
         await db.dispose()
 

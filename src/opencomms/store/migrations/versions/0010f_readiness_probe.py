@@ -1,14 +1,14 @@
 """readiness probe: the one row /readyz writes to learn whether PostgreSQL takes writes
 
 Revision ID: 0010f
-Revises: 0009
+Revises: 0010d
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010f"
-down_revision = "0009"
+down_revision = "0010d"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Request
 from opencomms import ids
 from opencomms.api import body_check, email_presenters, email_wire, filters, pagination, wire
 from opencomms.api.deps import Account, BaseUrl, State
-from opencomms.api.messages import accepted, read_json_object
+from opencomms.api.idempotency import record_in
+from opencomms.api.messages import accepted, is_costly, off_loop, read_json_object
 from opencomms.api.responses import JSONResponse
 from opencomms.api.wire import _refused_parts
 from opencomms.clock import now_ms
@@ -18,7 +19,7 @@ from opencomms.domain.emails import (
     recipient,
     stored_content,
 )
-from opencomms.domain.errors import NotFound, ValidationFailed
+from opencomms.domain.errors import NotFound, Problem, ValidationFailed
 from opencomms.domain.records import MessageRecord, OperationFilter, OperationKind
 from opencomms.domain.send import MAX_PROBLEMS
 from opencomms.services import operations
@@ -57,17 +58,24 @@ def _command(body: dict[str, Any], refused: frozenset[str]) -> SendEmailsCommand
     )
 
 
+def _schema_problems(body: dict[str, Any]) -> list[Problem]:
+    return body_check.check_request("/Emails", "post", body) + body_check.nul_problems(body)
+
+
 @router.post("/Emails", status_code=202)
 async def send_emails(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Emails: up to 10,000 recipients; every one is stored before the 202."""
     body = await read_json_object(request)
-    problems = body_check.check_request("/Emails", "post", body) + body_check.nul_problems(body)
+    # A large body is checked on a thread, as a send of Messages is: one validator call for
+    # 10,000 recipients would hold the event loop.
+    costly = is_costly(await request.body())
+    problems = await off_loop(costly, _schema_problems, body)
     refused = frozenset(p.context for p in problems if p.context)
     command = _command(body, refused)
     async with app.db.read() as conn:
         available = await sends.account_senders(conn, account, None)
     try:
-        prepared = prepare_emails(command, available)
+        prepared = await off_loop(costly, prepare_emails, command, available)
     except ValidationFailed as failed:
         # A field the schema refused already is not reported twice.
         problems += [p for p in failed.problems if p.context not in refused]
@@ -80,6 +88,12 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
         if full:
             raise ValidationFailed(full)
     operation_id = ids.operation_id()
+    response = accepted(
+        operation_id,
+        base,
+        f"{base}/Emails?operationId={operation_id}",
+        email_presenters.operation_uri(base, operation_id),
+    )
     async with app.db.write() as conn:
         await emails.insert_emails(
             conn,
@@ -90,14 +104,10 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
             sender=body["from"],
             now=now_ms(),
         )
+        await record_in(conn, request, response)  # an Idempotency-Key's 202 commits with it
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return accepted(
-        operation_id,
-        base,
-        f"{base}/Emails?operationId={operation_id}",
-        email_presenters.operation_uri(base, operation_id),
-    )
+    return response
 
 
 @router.get("/Emails")

@@ -161,13 +161,16 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 async def write_refusal(db: Database) -> str | None:
-    """Why the database would refuse a write now, or None when it takes writes.
+    """Why the database would refuse a write now, or None when it takes writes: one of
+    "unreachable", "read-only", "disk full", "no resources" (/readyz words them)."""
+    if db.is_sqlite:
+        return await _sqlite_refusal(db)
+    return await _postgresql_refusal(db)
 
-    A write is started and rolled back, so nothing is left behind: on SQLite BEGIN IMMEDIATE
-    takes the write lock (refused on a read-only file); on PostgreSQL an UPDATE that matches
-    nothing is still refused by a read-only server or transaction. A full disk only shows at
-    commit, so for SQLite the free space beside the file is checked too.
-    """
+
+async def _sqlite_refusal(db: Database) -> str | None:
+    """BEGIN IMMEDIATE takes the write lock (refused on a read-only file) and is rolled
+    back; a full disk only shows at commit, so the free space beside the file is checked."""
     try:
         async with db.engine.connect() as conn, conn.begin() as transaction:
             await conn.execute(text("UPDATE accounts SET sid = sid WHERE 1 = 0"))
@@ -177,6 +180,59 @@ async def write_refusal(db: Database) -> str | None:
     folder = _sqlite_folder(db)
     if folder is not None and shutil.disk_usage(folder).free < MIN_FREE_BYTES:
         return "disk full"
+    return None
+
+
+# A committed write that must allocate disk space: TRUNCATE gives the table a new, empty
+# file and the INSERT extends it, which a full disk refuses (53100). Updating a row in
+# place would not notice: the new version fits the page the old one is in. A read-only
+# server (a standby) or session refuses the TRUNCATE (25006).
+_PG_PROBE = (
+    "SET LOCAL lock_timeout = '2s'",  # two probes at once: the second waits, briefly
+    "TRUNCATE readiness_probe",
+    "INSERT INTO readiness_probe (id, checked_at) VALUES (1, 0)",
+)
+
+
+async def _postgresql_refusal(db: Database) -> str | None:
+    try:
+        async with db.engine.connect() as conn:
+            try:
+                async with conn.begin():
+                    for statement in _PG_PROBE:
+                        await conn.exec_driver_sql(statement)
+            except Exception as error:
+                refusal = _pg_refusal_of(error)
+                if refusal == "read-only" and not conn.invalidated:
+                    # A session made read-only stays so: let the pool open a new one.
+                    await conn.invalidate()
+                return refusal
+    except Exception as error:  # no connection at all
+        return _pg_refusal_of(error)
+    return None
+
+
+def _pg_refusal_of(error: BaseException) -> str:
+    state = sqlstate(error)
+    if state is None or state.startswith(("08", "57P")):  # no connection, shutting down
+        return "unreachable"
+    if state == "25006":  # read_only_sql_transaction
+        return "read-only"
+    if state == "53100":  # disk_full
+        return "disk full"
+    return "no resources"  # 53xxx, and any other refusal of the write
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error, through SQLAlchemy's and the adapter's wrappers."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
     return None
 
 

@@ -18,7 +18,7 @@ from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
 from opencomms.events import outbox
 from opencomms.events.outbox import NewEvent
-from opencomms.store import changes, queue, sender_pools, senders
+from opencomms.store import changes, idempotency, queue, sender_pools, senders
 from opencomms.store.codec import dumps
 from opencomms.store.db import Database
 from opencomms.store.operation_status import initial_counts
@@ -277,38 +277,60 @@ async def write_send(
     content: dict[str, Any],
     sender: dict[str, Any] | None,
     now: int,
+    answer: idempotency.Answer | None = None,
 ) -> None:
-    """Writes a send atomically and returns once it is committed.
+    """Writes a send atomically and returns once it is committed; `answer`, the 202 of an
+    Idempotency-Key, commits with it (in the same transaction or statement).
 
     On a SQLite file the send joins a group commit (store/group_commit.py). On PostgreSQL a
     small send is one statement in one round trip; a large one a transaction around COPY,
     which loads thousands of rows faster than arrays unnested by one statement do.
     """
     operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
-    chunks = list(message_records(account_sid, operation_id, prepared, now))
-    new = accepted_events(operation, chunks, now)  # written in the same transaction
+    args = (account_sid, operation_id, prepared, operation, now)
+    # Past one chunk on a thread: 10,000 rows take tens of milliseconds of CPU, which would
+    # hold the event loop.
+    large = len(prepared.recipients) > CHUNK
+    chunks, new = await asyncio.to_thread(_rows, *args) if large else _rows(*args)
     if db.can_group:
-        await db.grouped(_grouped_job(operation, chunks, new, now))
+        await db.grouped(_grouped_job(operation, chunks, new, now, answer))
     elif not db.is_sqlite and len(prepared.recipients) <= ONE_STATEMENT_MAX:
         rows = [row for chunk in chunks for row in chunk]
-        await _write_send_postgresql(db, operation, rows, new, now)
+        await _write_send_postgresql(db, operation, rows, new, now, answer)
     else:
         async with db.write() as conn:
             await insert_send(conn, operation=operation, chunks=chunks, now=now)
             await outbox.store(conn, new, now)
+            if answer is not None:
+                await idempotency.record_answer(conn, answer)
+
+
+def _rows(
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    operation: tuple[Any, ...],
+    now: int,
+) -> tuple[list[list[tuple[Any, ...]]], list[NewEvent]]:
+    """The message rows in chunks, and the accept's events (written in the same transaction)."""
+    chunks = list(message_records(account_sid, operation_id, prepared, now))
+    return chunks, accepted_events(operation, chunks, now)
 
 
 def _grouped_job(
     operation: tuple[Any, ...],
-    chunks: list[list[tuple[Any, ...]]],  # built on the event loop, not in the transaction
+    chunks: list[list[tuple[Any, ...]]],  # built before, not in the transaction
     new: list[NewEvent],
     now: int,
+    answer: idempotency.Answer | None,
 ) -> Callable[[sqlite3.Connection], None]:
     def job(conn: sqlite3.Connection) -> None:
         conn.execute(_SQLITE_INSERT_OPERATION, operation)
         for chunk in chunks:
             conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
         outbox.store_sync(conn, new, now)
+        if answer is not None:
+            idempotency.record_sqlite(conn, answer)
 
     return job
 
@@ -318,9 +340,10 @@ def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
     return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
 
 
-def _pg_send_sql() -> str:
-    """The whole send as one statement: the operation, every message, and the wake-up of
-    the workers. In autocommit it is atomic and costs one round trip."""
+def _pg_send_sql(answered: bool) -> str:
+    """The whole send as one statement: the operation, every message, its events, the
+    wake-up of the workers and, when `answered`, the Idempotency-Key's answer (its
+    parameters last). In autocommit it is atomic and costs one round trip."""
     names = len(OPERATION_COLUMNS)
     values = ", ".join(f"${i}" for i in range(1, names + 1))
     arrays = ", ".join(
@@ -340,16 +363,19 @@ def _pg_send_sql() -> str:
         f" SELECT ev.id, s.sink_sid, '{outbox.PENDING}', 0, $1_now, $1_now, $1_now FROM ev"
         " JOIN event_subscribed_types s ON s.account_sid = ev.account_sid AND s.type = ev.type),"
     ).replace("$1_now", f"${first + len(outbox.EVENT_COLUMNS)}::bigint")
+    first_answer = first + len(outbox.EVENT_COLUMNS) + 1
+    answer = f" {idempotency.pg_record_cte(first_answer)}," if answered else ""
     return (
         f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
-        f" VALUES ({values})),{events_cte}"
+        f" VALUES ({values})),{events_cte}{answer}"
         f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
         f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
         f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
     )
 
 
-_PG_SEND = _pg_send_sql()
+_PG_SEND = _pg_send_sql(answered=False)
+_PG_SEND_ANSWERED = _pg_send_sql(answered=True)
 
 
 async def _write_send_postgresql(
@@ -358,8 +384,10 @@ async def _write_send_postgresql(
     rows: list[tuple[Any, ...]],
     new: list[NewEvent],
     now: int,
+    answer: idempotency.Answer | None,
 ) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
+    sql, extra = (_PG_SEND, ()) if answer is None else (_PG_SEND_ANSWERED, answer.params())
     event_rows = outbox.event_records(new, now)
     event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
     event_columns = event_columns or [[] for _ in outbox.EVENT_COLUMNS]
@@ -367,7 +395,7 @@ async def _write_send_postgresql(
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
-            await driver.execute(_PG_SEND, *operation, *columns, *event_columns, now)
+            await driver.execute(sql, *operation, *columns, *event_columns, now, *extra)
         except BaseException:
             # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
             # than hand it to the next request.

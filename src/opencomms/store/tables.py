@@ -430,3 +430,11 @@ for _name in COUNTER_COLUMNS:
     operations.append_column(
         Column(_name, Integer, nullable=False, default=0, server_default=text("0"))
     )
+
+# What /readyz writes on PostgreSQL to learn whether a write would commit (store/db.py).
+readiness_probe = Table(
+    "readiness_probe",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checked_at", BigInteger, nullable=False),
+)

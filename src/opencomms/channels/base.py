@@ -25,6 +25,11 @@ The contract, for adapter authors (SMPP, SMTP, HTTP...):
   (a crash lost the pushed one, or the peer never pushes); leave out the ones with none.
   Adapters that cannot ask their peer answer `[]`.
 - `aclose()` disconnects; receipts not yet pushed are found again later through `query()`.
+
+A route with a rate of its own (an SMTP route's `mps`) may also meet `SharedPacing`: dispatch
+then hands it `reserve(route, mps, count)`, which takes `count` hand-off slots (epoch ms)
+from the route's schedule that every worker process shares, so the rate holds across
+processes, not per process.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,6 +97,9 @@ class InboundMessage:
     repeat_after_ms: int | None = None
 
 
+# Takes `count` slots (epoch ms, ascending) of the route's shared schedule paced at `mps`.
+SlotReserver = Callable[[str, float, int], Awaitable[list[int]]]
+
 # Both sinks return an awaitable that completes once the item is stored (see above).
 ReceiptSink = Callable[[Receipt], Awaitable[None]]
 InboundSink = Callable[[InboundMessage], Awaitable[None]]
@@ -129,3 +137,11 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Disconnects; receipts not yet pushed are found again later through `query()`."""
+
+
+@runtime_checkable
+class SharedPacing(Protocol):
+    """A channel whose own rate must hold across worker processes (see the module doc)."""
+
+    def share_pacing(self, reserve: SlotReserver) -> None:
+        """From now on, hand-off slots come from `reserve` rather than this process alone."""

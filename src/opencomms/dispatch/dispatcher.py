@@ -27,6 +27,7 @@ from opencomms.channels import (
     PermanentDeliveryError,
     Receipt,
     SendResult,
+    SharedPacing,
     TransientDeliveryError,
 )
 from opencomms.clock import now_ms
@@ -39,9 +40,12 @@ from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.emails import addressed
 from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
-from opencomms.store import inbound, inbound_keys, operation_status, pacing, queue, receipts
+from opencomms.domain.transitions import StatusChanges
+from opencomms.store import changes as status_changes
+from opencomms.store import inbound, inbound_keys, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
@@ -102,8 +106,15 @@ class Dispatcher:
 
     async def __aenter__(self) -> "Dispatcher":
         for channel in self._distinct_channels():
+            if isinstance(channel, SharedPacing):  # a route's own rate, across processes
+                channel.share_pacing(self._reserve_slots)
             await channel.open(self._on_receipt, self._on_inbound)
         return self
+
+    async def _reserve_slots(self, route: str, mps: float, count: int) -> list[int]:
+        # Real time, not self._clock: the channel sleeps until the slots in real time.
+        async with self.db.write() as conn:
+            return await pacing.reserve_slots(conn, pacing.route_key(route), mps, count, now_ms())
 
     async def __aexit__(
         self,
@@ -253,6 +264,7 @@ class Dispatcher:
                 rendered = plan.content.render(claim.variables)
             except RenderError as error:
                 return GiveUp(error.code, error.message)
+            rendered = addressed(rendered, claim.recipient)  # an email's To display name
             content = dumps(rendered)
         else:
             content, rendered = claim.content, loads(claim.content)
@@ -281,8 +293,11 @@ class Dispatcher:
     ) -> set[str]:
         """Transaction 2: the fenced write that must precede any channel call."""
         async with self.db.write() as conn:
-            owned = await queue.start_handoffs(conn, [p.handoff() for p in pending], now)
-            failed = await queue.write_messages(conn, refusals, now)
+            changes = StatusChanges()
+            statuses = {c.id: c.status for c in claims}
+            handoffs = [p.handoff() for p in pending]
+            owned = await queue.start_handoffs(conn, handoffs, now, changes, statuses)
+            failed = await queue.write_messages(conn, refusals, now, changes)
             # Only a message tried before can have an attempt left in flight by a dead worker.
             retried = {c.id for c in claims if c.attempt_count} & (owned | failed)
             stale = await queue.fail_stale_attempts(
@@ -295,10 +310,8 @@ class Dispatcher:
             if stale:
                 log.warning("%d attempts left in flight by a lost worker marked FAILED", stale)
             started = [p.attempt(p.claim.slot or now) for p in pending if p.claim.id in owned]
-            await queue.insert_attempts(conn, started, now)
-            moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
-            touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
-            await operation_status.refresh(conn, touched, now)
+            await queue.insert_attempts(conn, started, now, changes)
+            await status_changes.settle(conn, changes, now)
         return owned
 
     async def _send_all(self, ready: list[Pending]) -> list[SendResult | DeliveryError]:
@@ -370,16 +383,19 @@ class Dispatcher:
             single = [r for r in in_hand if r.external_id not in long]
             writes = self._outcomes(ready, results, single, now)
             async with self.db.write() as conn:
-                hit = await queue.write_messages(conn, [m for m, _ in writes], now)
+                changes = StatusChanges()
+                downstream = {m.id: a.external_id for m, a in writes}
+                hit = await queue.write_messages(
+                    conn, [m for m, _ in writes], now, changes, downstream
+                )
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):
                     log.warning("%d results dropped: their lease was lost", len(ready) - len(hit))
                 await queue.insert_parts(conn, _parts(ready, results, hit))
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
-                touched = await self.tracker.apply(conn, early + of_parts, now)
-                touched |= {p.claim.operation_id for p in ready if p.claim.id in hit}
-                await operation_status.refresh(conn, touched, now)
+                await self.tracker.apply(conn, early + of_parts, now, changes)
+                await status_changes.settle(conn, changes, now)
 
     def _outcomes(
         self,

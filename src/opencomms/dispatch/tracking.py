@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.channels import Channel, Handoff, Receipt
 from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
-from opencomms.store import operation_status, parts, queue, receipts
+from opencomms.domain.transitions import StatusChanges
+from opencomms.store import changes as status_changes
+from opencomms.store import parts, queue, receipts
 from opencomms.store.db import Database
 from opencomms.store.queue import Claim
 from opencomms.store.receipts import ReceiptRow
@@ -42,8 +44,9 @@ class ReceiptTracker:
             now = self.clock()
             kept: set[str] = set()
             async with self.db.write() as conn:
-                touched = await self.apply(conn, taken, now, kept)
-                await operation_status.refresh(conn, touched, now)
+                changes = StatusChanges()
+                await self.apply(conn, taken, now, changes, kept)
+                await status_changes.settle(conn, changes, now)
         if kept and self.db.dialect == "postgresql":
             await self.sweep(list(kept))
         return len(taken)
@@ -62,20 +65,22 @@ class ReceiptTracker:
         async with self.db.write() as conn:
             waiting = await receipts.take_unmatched(conn, external_ids)
             if waiting:
-                touched = await self.apply(conn, waiting, now)
-                await operation_status.refresh(conn, touched, now)
+                changes = StatusChanges()
+                await self.apply(conn, waiting, now, changes)
+                await status_changes.settle(conn, changes, now)
 
     async def apply(
         self,
         conn: AsyncConnection,
         rows: list[ReceiptRow],
         now: int,
+        changes: StatusChanges,
         kept: set[str] | None = None,
-    ) -> set[str]:
+    ) -> None:
         """Applies receipts in the caller's transaction, keeping the unmatched ones for later
-        (their ids added to `kept`); returns the operations whose messages moved."""
+        (their ids added to `kept`); the messages they moved go into `changes`."""
         if not rows:
-            return set()
+            return
         # A long SMS's parts settle their attempt together: every part DELIVERED, or one not.
         rows = await parts.fold_parts(conn, rows)
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
@@ -85,8 +90,8 @@ class ReceiptTracker:
             kept.update(r.external_id for r in unmatched)
         plan = fold(rows, targets, now, self.recheck_ms)
         await queue.write_attempts(conn, plan.attempts, now)
-        moved = await receipts.write_receipt_statuses(conn, plan.messages, now)
-        return {t.operation_id for t in targets.values() if t.message_id in moved}
+        downstream = {t.message_id: t.external_id for t in targets.values() if t.is_current}
+        await receipts.write_receipt_statuses(conn, plan.messages, now, changes, downstream)
 
     async def check_overdue(self, claims: list[Claim]) -> None:
         """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
@@ -109,10 +114,11 @@ class ReceiptTracker:
         external_ids += part_ids
         with self.buffer.take(external_ids) as pushed:
             async with self.db.write() as conn:
+                changes = StatusChanges()
                 waiting = await receipts.take_unmatched(conn, external_ids)
-                touched = await self.apply(conn, waiting + pushed + answers, now)
+                await self.apply(conn, waiting + pushed + answers, now, changes)
                 await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
-                await operation_status.refresh(conn, touched, now)
+                await status_changes.settle(conn, changes, now)
 
     async def _ask(self, by_route: dict[str, list[Handoff]]) -> list[Receipt]:
         """Asks each route about its own hand-offs."""

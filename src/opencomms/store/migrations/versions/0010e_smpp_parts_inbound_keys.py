@@ -1,14 +1,14 @@
 """smpp: each long SMS part's own receipt status; keys of inbound messages already stored
 
 Revision ID: 0010e
-Revises: 0009
+Revises: 0010f
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010e"
-down_revision = "0009"
+down_revision = "0010f"
 branch_labels = None
 depends_on = None
 

@@ -265,7 +265,7 @@ async def end_to_end(smsc: Smsc, kind: str, messages: int, window: int, workers:
     with tempfile.TemporaryDirectory(prefix="opencomms-smpp-") as temp:
         config = Path(temp) / "opencomms.toml"
         config.write_text(config_text(smsc, window))
-        options = SmppDrain(messages // size, size, workers, 600.0, None, str(config))
+        options = SmppDrain(messages // size, size, workers, 600.0, None, config_file=str(config))
         return await drain.bench_database(kind, options)
 
 

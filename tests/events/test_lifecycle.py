@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import jsonschema
+import orjson
 import pytest
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook
@@ -20,7 +21,7 @@ from opencomms.store import operation_status, tables
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.cancel import cancel_operation
 from opencomms.store.db import Database
-from opencomms.store.tables import events, messages
+from opencomms.store.tables import event_deliveries, events, messages
 from tests.dispatch.helpers import FakeClock, dispatcher, drain
 from tests.events.helpers import active_sink, deliverer, settle
 from tests.events.receiver import Receiver, receiver
@@ -240,3 +241,27 @@ async def test_settle_with_no_changes_writes_nothing(db: Database, account: NewC
     async with db.write() as conn:
         await status_changes.settle(conn, StatusChanges(), clock_now())
     assert await event_count(db, account.sid) == 0
+
+
+@pytest.mark.parametrize("size", [3, 150])  # PostgreSQL: one statement, then COPY
+async def test_accept_writes_every_first_event_and_its_deliveries(
+    client: httpx.AsyncClient, db: Database, box: SecretBox, account: NewCredential, size: int
+) -> None:
+    sink, _secret = await active_sink(db, box, account.sid, "http://127.0.0.1:9/hook")
+    addresses = [f"+1415555{i:04d}" for i in range(size)]
+    operation_id = await post(client, *addresses)
+    async with db.read() as conn:
+        query = select(events.c.id, events.c.type, events.c.payload).where(
+            events.c.account_sid == account.sid
+        )
+        stored = (await conn.execute(query)).all()
+        due = select(event_deliveries.c.event_id).where(event_deliveries.c.sink_sid == sink.sid)
+        delivering = set((await conn.execute(due)).scalars())
+    kinds = [short({"type": kind}) for _id, kind, _p in stored]
+    assert sorted(kinds) == sorted(["queued"] * size + ["processing"])
+    assert delivering == {event_id for event_id, _k, _p in stored}
+    for _id, _kind, payload in stored:
+        event = orjson.loads(payload)
+        assert event["id"] == _id
+        assert_ordered([event])
+    assert await assert_counters(db, operation_id) == "PROCESSING"

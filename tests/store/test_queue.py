@@ -64,10 +64,18 @@ async def test_an_expired_lease_is_reclaimed_with_a_new_token(db: Database) -> N
     [new] = await claim(db, clock.now + LEASE, owner="b")
     assert (new.id, new.lease_token) == (old.id, old.lease_token + 1)
     async with db.write() as conn:
-        assert await queue.write_messages(conn, [write(old, "FAILED")], clock.now) == set()
-        assert await queue.write_messages(conn, [write(new, "FAILED")], clock.now) == {new.id}
+        assert (
+            await queue.write_messages(conn, [write(old, "FAILED")], clock.now, StatusChanges())
+            == set()
+        )
+        assert await queue.write_messages(
+            conn, [write(new, "FAILED")], clock.now, StatusChanges()
+        ) == {new.id}
     async with db.write() as conn:  # the second write found the lease released
-        assert await queue.write_messages(conn, [write(new, "SENT")], clock.now) == set()
+        assert (
+            await queue.write_messages(conn, [write(new, "SENT")], clock.now, StatusChanges())
+            == set()
+        )
 
 
 async def test_set_based_writes_carry_nulls_quotes_and_unicode(db: Database) -> None:
@@ -79,7 +87,7 @@ async def test_set_based_writes_carry_nulls_quotes_and_unicode(db: Database) -> 
         c.id, c.lease_token, c.status, "FAILED", None, 30008, why, 0, None, None
     )
     async with db.write() as conn:
-        assert await queue.write_messages(conn, [row], clock.now) == {c.id}
+        assert await queue.write_messages(conn, [row], clock.now, StatusChanges()) == {c.id}
     [stored] = await message_rows(db, op)
     assert (stored["error_message"], stored["channel"], stored["sender"]) == (why, None, None)
     assert (stored["next_attempt_at"], stored["lease_owner"]) == (None, None)

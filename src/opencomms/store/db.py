@@ -13,6 +13,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from opencomms.store.direct import DirectReader, PostgresReader, SqliteReader
 from opencomms.store.group_commit import GroupCommitter, Job
 
 _READ_ONLY = "opencomms_read_only"
@@ -49,6 +50,8 @@ class Database:
     _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # SQLite files: writes that may share a transaction (store/group_commit.py).
     _group: GroupCommitter | None = field(default=None, repr=False)
+    # Constant-SQL reads straight to the driver (store/direct.py); None for :memory:.
+    direct: DirectReader | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +90,8 @@ class Database:
     async def dispose(self) -> None:
         if self._group is not None:
             await self._group.aclose()
+        if self.direct is not None:
+            await self.direct.aclose()
         await self.engine.dispose()
 
 
@@ -107,12 +112,17 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
         _configure_sqlite(engine)
         turn = asyncio.Lock()
         path = make_url(full_url).database
-        group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
-        return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
+        on_disk = bool(path and path != ":memory:")
+        group = GroupCommitter(Path(path), turn) if path and on_disk else None
+        reader = SqliteReader(Path(path)) if path and on_disk else None
+        return Database(
+            engine=engine, dialect=dialect, _write_turn=turn, _group=group, direct=reader
+        )
     engine = create_async_engine(
         full_url, pool_size=pool_size or 20, max_overflow=0, hide_parameters=True
     )
-    return Database(engine=engine, dialect=dialect)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return Database(engine=engine, dialect=dialect, direct=PostgresReader(dsn))
 
 
 # SQLite errors after which a connection must not go back to the pool: one opened while the

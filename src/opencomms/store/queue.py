@@ -243,15 +243,14 @@ async def write_returning(
     columns: Sequence[tuple[str, str]],
     rows: Sequence[Any],
     moves: Mapping[str, Move],
-    changes: StatusChanges | None,
+    changes: StatusChanges,
     downstream: Mapping[str, str | None] | None = None,
     **params: Any,
 ) -> set[str]:
     """A fenced status write (`sql` ending in RETURNING_CONTEXT); adds the transitions of
     the messages it moved to `changes` and returns their ids."""
     returned = await update_returning(conn, sql, columns, rows, **params)
-    if changes is not None:
-        changes.add(transitions(returned, moves, downstream))
+    changes.add(transitions(returned, moves, downstream))
     return {row[0] for row in returned}
 
 
@@ -283,7 +282,7 @@ async def start_handoffs(
     conn: AsyncConnection,
     rows: Sequence[Handoff],
     now: int,
-    changes: StatusChanges | None = None,
+    changes: StatusChanges,
     statuses: Mapping[str, str] | None = None,
 ) -> set[str]:
     """Records the route, rendered content and attempt count of messages about to be handed
@@ -335,15 +334,14 @@ async def insert_attempts(
     conn: AsyncConnection,
     rows: Sequence[NewAttempt],
     now: int,
-    changes: StatusChanges | None = None,
+    changes: StatusChanges,
 ) -> None:
     """Attempt rows in status QUEUED: in flight from now until the channel answers (counted
     into `changes` for the operations' attempt counters)."""
     if not rows:
         return
-    if changes is not None:
-        for row in rows:
-            changes.started(row.operation_id)
+    for row in rows:
+        changes.started(row.operation_id)
     names = ", ".join(name for name, _ in _NEW_ATTEMPT_COLUMNS)
     source = _rows_source(conn.dialect.name, _NEW_ATTEMPT_COLUMNS)
     sql = (
@@ -408,7 +406,7 @@ async def write_messages(
     conn: AsyncConnection,
     rows: Sequence[MessageWrite],
     now: int,
-    changes: StatusChanges | None = None,
+    changes: StatusChanges,
     downstream: Mapping[str, str | None] | None = None,
 ) -> set[str]:
     """Fenced status writes of claimed messages; returns the ids the fence let through and

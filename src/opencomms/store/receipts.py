@@ -121,7 +121,7 @@ async def write_receipt_statuses(
     conn: AsyncConnection,
     rows: Sequence[ReceiptWrite],
     now: int,
-    changes: StatusChanges | None = None,
+    changes: StatusChanges,
     downstream: Mapping[str, str | None] | None = None,
 ) -> set[str]:
     """Moves messages forward on receipts; a message whose status changed meanwhile is left

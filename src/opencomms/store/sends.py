@@ -85,17 +85,26 @@ async def full_senders(
 
 
 class _MemoJson:
-    """Serializes values shared by many rows (the same tags dict, sender or plan) once."""
+    """Serializes values shared by many rows (the same tags dict, sender or plan) once.
+
+    Consecutive rows nearly always share the very same object (one tags dict, one plan for
+    a whole send), so the last value is checked by identity before the memo is consulted.
+    """
 
     def __init__(self) -> None:
         self._done: dict[int, tuple[object, str]] = {}
+        self._last: object = None
+        self._last_text = ""
 
     def __call__(self, value: dict[str, str] | Sender | Plan) -> str:
+        if value is self._last:
+            return self._last_text
         cached = self._done.get(id(value))
         if cached is None:
             data = value if isinstance(value, dict) else value.as_json()
             # Keep the object alive beside its text so its id cannot be reused meanwhile.
             cached = self._done[id(value)] = (value, dumps(data))
+        self._last, self._last_text = value, cached[1]
         return cached[1]
 
 
@@ -127,7 +136,7 @@ def message_records(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Tuples in MESSAGE_COLUMNS order, one per message, in chunks of CHUNK."""
     message_ids = ids.ulids(len(prepared.recipients))
-    as_json = _MemoJson()
+    tags_json, sender_json, plan_json = _MemoJson(), _MemoJson(), _MemoJson()
     unreachable = prepared.requested_sender
     records: list[tuple[Any, ...]] = []
     columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
@@ -152,11 +161,11 @@ def message_records(
                 dumps(recipient.as_json()),
                 dumps(variables) if variables else None,
                 recipient.profile_id,
-                as_json(tags),
+                tags_json(tags),
                 send_at,
                 code is not None,
                 sender.channel,
-                as_json(sender),
+                sender_json(sender),
                 code,
                 why,
                 due,
@@ -164,7 +173,7 @@ def message_records(
                 0,
                 now,
                 now,
-                as_json(plan) if plan is not None else None,
+                plan_json(plan) if plan is not None else None,
                 sender.sender_id if plan is not None else None,
             )
         )

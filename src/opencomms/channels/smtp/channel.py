@@ -57,9 +57,10 @@ class _Pacer:
     dispatch shares the route's schedule (`share_pacing`), across every worker process.
 
     Shared slots are reserved a few at a time (as many as are waited for, at most a quarter
-    second's worth), so the database is asked once a batch, not once an email. A slot
-    missed by more than an interval (this process was busy) is dropped rather than used
-    late, which could bunch two hand-offs: no second then holds more than `mps` + 1."""
+    second's worth), so the database is asked once a batch, not once an email. A reserved
+    slot missed by more than an interval (this process was busy) is dropped rather than
+    used late, which could bunch two hand-offs: no second holds more than `mps` + 1 (plus
+    what the reservation's own latency adds, since a fresh slot is always used)."""
 
     def __init__(self, mps: float, route: str) -> None:
         self.mps = mps
@@ -89,13 +90,15 @@ class _Pacer:
         self._waiting += 1
         try:
             async with self._lock:
-                while True:
-                    while self._reserved:
-                        slot = self._reserved.popleft() / 1000
-                        if slot >= time.time() - self.interval:
-                            return slot
-                    count = max(1, min(self._waiting, math.ceil(self.mps / 4)))
-                    self._reserved.extend(await self.reserve(self.route, self.mps, count))
+                while self._reserved:
+                    slot = self._reserved.popleft() / 1000
+                    if slot >= time.time() - self.interval:
+                        return slot
+                count = max(1, min(self._waiting, math.ceil(self.mps / 4)))
+                self._reserved.extend(await self.reserve(self.route, self.mps, count))
+                # A fresh slot is used even if the reservation took longer than an
+                # interval: dropping it could drop every slot of a slow database forever.
+                return self._reserved.popleft() / 1000
         finally:
             self._waiting -= 1
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-SPLIT_BYTES = 1 << 20  # below this, orjson's one call is short enough
+SPLIT_BYTES = 2 << 20  # below this, orjson's one call is short enough (2 MiB: ~15 ms; a
+# 10,000-recipient send is ~1.1 MB, parsed in 8 ms whole against 42 ms in pieces)
 MAX_PIECE = 1 << 20  # characters parsed by one native call, at most (strings aside)
 MAX_ITEMS = 100_000  # items of one walked array or object
 MAX_DEPTH = 32  # as api/body_check.MAX_DEPTH: deeper values are refused anyway

@@ -1,6 +1,7 @@
 """Channel adapters behind one protocol: only dispatch calls them; they never see the database."""
 
 from opencomms.channels.base import (
+    ROUTE_DOWN_REASONS,
     Channel,
     DeliveryError,
     Handoff,
@@ -10,6 +11,7 @@ from opencomms.channels.base import (
     PermanentDeliveryError,
     Receipt,
     ReceiptSink,
+    RouteUnavailable,
     SendResult,
     TransientDeliveryError,
 )
@@ -28,6 +30,7 @@ from opencomms.channels.smtp import SmtpChannel, SmtpRouteConfig
 
 __all__ = [
     "KINDS",
+    "ROUTE_DOWN_REASONS",
     "Channel",
     "ChannelKind",
     "Delivery",
@@ -41,6 +44,7 @@ __all__ = [
     "ReceiptSink",
     "RouteConfig",
     "RouteOptions",
+    "RouteUnavailable",
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",

@@ -63,9 +63,10 @@ _SENDING = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
 # Costly renders go in chunks: each records its results before the next renders, so a
 # long backlog of heavy templates makes progress (and stops) chunk by chunk.
 _COSTLY_CHUNK = 50
-# Suspects (claims that stalled) other than the one tried alone come back this far apart,
-# so a crash that left a thousand of them does not make every claim take them all again.
+# Suspects (claims that stalled) other than the one tried alone come back in groups this far
+# apart, so a crash that left a thousand of them does not make every claim take them all.
 _SUSPECT_SPACING_MS = 50
+_SUSPECT_GROUP = 8
 _BIG_CONTENT = 4096  # characters of content JSON past which parsing it goes off the loop
 
 Result = SendResult | DeliveryError | NotHandedOff
@@ -266,12 +267,10 @@ class Dispatcher:
         if not suspects:
             return fresh
         if self._suspect_held:
-            spaced = [now + (i + 1) * _SUSPECT_SPACING_MS for i in range(len(suspects))]
-            await self._release(suspects, spaced)
+            await self._release(suspects, _spaced(now, len(suspects)))
             return fresh
         alone, *others = suspects
-        spaced = [now + (i + 1) * _SUSPECT_SPACING_MS for i in range(len(others))]
-        await self._release([*fresh, *others], [now] * len(fresh) + spaced)
+        await self._release([*fresh, *others], [now] * len(fresh) + _spaced(now, len(others)))
         self._suspect_held = True
         try:
             await self._load_plans({alone.operation_id})
@@ -693,3 +692,8 @@ def _parts(
         if isinstance(result, SendResult) and item.claim.id in hit
         for part in result.parts
     ]
+
+
+def _spaced(now: int, count: int) -> list[int]:
+    """Due times for `count` suspects given back: the first group at once, then spaced."""
+    return [now + (i // _SUSPECT_GROUP) * _SUSPECT_SPACING_MS for i in range(count)]

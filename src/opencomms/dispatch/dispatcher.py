@@ -375,12 +375,12 @@ class Dispatcher:
                     held.append(self._hold(claim, until))
                 else:
                     pending.append(item)
-            owned = await self._start(claims, pending, refusals, held, now)
+            owned, refused = await self._start(claims, pending, refusals, held, now)
             ready = [p for p in pending if p.claim.id in owned]
             for gone in tokens.keys() - {p.claim.id for p in ready}:
                 del tokens[gone]  # written or given back: no lease left to keep
             if ready:
-                results = await self._send_all(ready)
+                results = await self._send_all(ready, refused)
                 await self._record(ready, results)
 
     def _hold(self, claim: Claim, until: int) -> Reschedule:
@@ -468,14 +468,12 @@ class Dispatcher:
         refusals: list[MessageWrite],
         held: list[Reschedule],
         now: int,
-    ) -> set[str]:
-        """Transaction 2: the fenced write that must precede any channel call."""
+    ) -> tuple[set[str], dict[str, DeliveryError]]:
+        """Transaction 2: the fenced write that must precede any channel call. Also answers
+        the hand-offs refused before the channel (opted-out numbers): they are recorded as
+        attempts the route refused, so the code shows on the message and fallback applies."""
         async with self.db.write() as conn:
-            blocked = await self._opted_out(conn, pending)
-            if blocked:
-                refusals = refusals + [outcomes.refused(p.claim, why) for p, why in blocked]
-                gone = {p.claim.id for p, _ in blocked}
-                pending = [p for p in pending if p.claim.id not in gone]
+            refused = await self._opted_out(conn, pending)
             if await leases.release(conn, held):
                 await queue.notify(conn)
             owned = await queue.start_handoffs(conn, [p.handoff() for p in pending], now)
@@ -497,16 +495,16 @@ class Dispatcher:
             moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
             touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
             await operation_status.refresh(conn, touched, now)
-        return owned
+        return owned, refused
 
-    async def _opted_out(self, conn: Any, pending: list[Pending]) -> list[tuple[Pending, GiveUp]]:
+    async def _opted_out(self, conn: Any, pending: list[Pending]) -> dict[str, DeliveryError]:
         """Hand-offs to a number that told this sender STOP (and not START since): 21610,
         before anything reaches the channel, as carriers refuse them."""
         by_account: dict[str, list[Pending]] = defaultdict(list)
         for item in pending:
             by_account[item.claim.account_sid].append(item)
         with_any = await opt_outs.accounts_with_opt_outs(conn, by_account)
-        blocked: list[tuple[Pending, GiveUp]] = []
+        blocked: dict[str, DeliveryError] = {}
         for account in with_any:
             items = by_account[account]
             pairs = {(p.step.sender.address, p.to.address) for p in items}
@@ -518,10 +516,12 @@ class Dispatcher:
                         f"Attempt to send to unsubscribed recipient: {to} replied STOP to"
                         f" {sender}; it must reply START before that sender may write again"
                     )
-                    blocked.append((item, GiveUp(errors.OPTED_OUT, why)))
+                    blocked[item.claim.id] = PermanentDeliveryError(errors.OPTED_OUT, why)
         return blocked
 
-    async def _send_all(self, ready: list[Pending]) -> list[Result]:
+    async def _send_all(
+        self, ready: list[Pending], refused: dict[str, DeliveryError]
+    ) -> list[Result]:
         """Hands the batch off with up to `send_concurrency` sends in flight.
 
         A few sender tasks share the batch rather than one task per message: a channel that
@@ -532,7 +532,8 @@ class Dispatcher:
 
         async def sender() -> None:
             for index, item in todo:
-                results[index] = await self._send_one(item)
+                answer = refused.get(item.claim.id)
+                results[index] = answer if answer is not None else await self._send_one(item)
 
         senders = min(max(self.config.send_concurrency, 1), len(ready))
         await asyncio.gather(*(sender() for _ in range(senders)))

@@ -15,8 +15,9 @@ from tests.dispatch.helpers import body, dispatcher, message_rows, send
 # The trial render at accept sees the first recipient's values only (one per set of names),
 # so recipients after it can bring data the template spends far more on.
 HEAVY = (
-    "{% for i in (1..n) %}{% for j in (1..n) %}{{ s | append: s | replace: 'a', 'bb' | upcase | size }}{% endfor %}"
-    "{% endfor %}"
+    "{% for i in (1..n) %}{% for j in (1..n) %}"
+    "{{ s | append: s | replace: 'a', 'bb' | upcase | size }}"
+    "{% endfor %}{% endfor %}"
 )
 
 

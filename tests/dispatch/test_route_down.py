@@ -5,6 +5,7 @@ one attempt. A route down past the validity period fails its messages with 30036
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ from tests.acceptance.server import free_port
 from tests.channels.smtp.conftest import smtp_server
 from tests.dispatch.helpers import attempt_rows, message_rows
 from tests.dispatch.test_emails import send_emails
+from tests.dispatch.test_route_states import readyz
 
 
 def worker(db: Database, port: int, **config: float) -> Dispatcher:
@@ -34,7 +36,7 @@ async def reported(db: Database) -> list[tuple[str, bool, str]]:
         return [(r.route, r.up, r.reason) for r in rows]
 
 
-async def between_probes(db: Database, operation_id: str) -> list[dict[str, object]]:
+async def between_probes(db: Database, operation_id: str) -> list[dict[str, Any]]:
     """The messages at a moment no probe is in flight (a probe starts an attempt and takes
     it back when the route refuses): every message waits, no attempt row is left."""
     deadline = time.monotonic() + 5
@@ -46,7 +48,7 @@ async def between_probes(db: Database, operation_id: str) -> list[dict[str, obje
         await asyncio.sleep(0.02)
 
 
-async def settled(db: Database, operation_id: str, seconds: float) -> list[dict[str, object]]:
+async def settled(db: Database, operation_id: str, seconds: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + seconds
     while True:
         rows = await message_rows(db, operation_id)
@@ -70,6 +72,9 @@ async def test_messages_wait_out_a_relay_outage_without_using_attempts(
             assert {r["status"] for r in rows} == {"QUEUED"}
             assert {r["attempt_count"] for r in rows} == {0}
             assert await reported(db) == [("sandbox", False, "connection refused")]
+            routes: Any = (await readyz(db))["routes"]
+            [route] = routes
+            assert (route["state"], route["reason"]) == ("down", "connection refused")
             with smtp_server(tmp_path / "spool.jsonl", "--port", str(port)) as server:
                 rows = await settled(db, operation_id, 30)
                 await asyncio.sleep(1.5)  # the next report

@@ -23,7 +23,7 @@ from tests.dispatch.test_emails import send_emails
 from tests.dispatch.test_route_states import readyz
 
 
-def worker(db: Database, port: int, **config: float) -> Dispatcher:
+def worker(db: Database, port: int, **config: Any) -> Dispatcher:
     channel = SmtpChannel(SmtpRouteConfig(host="127.0.0.1", port=port, timeout=2))
     settings = WorkerConfig(worker_id="w-route", poll_interval=0.1, route_retry_max=1, **config)
     # The default EMAIL sender's route is "sandbox": here the SMTP channel plays it.

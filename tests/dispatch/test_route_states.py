@@ -1,5 +1,9 @@
 """/readyz shows each route's state as the workers report it, in fixed words, to anyone."""
 
+import asyncio
+import json
+import subprocess
+import sys
 from typing import Any
 
 from opencomms.clock import now_ms
@@ -57,3 +61,23 @@ async def test_routes_up_down_and_degraded_across_workers(db: Database) -> None:
         await route_states.forget(conn, "w1", now - 60_000)
         left = await route_states.fresh(conn, 0)
     assert {s.worker_id for s in left} == {"w2"}
+
+
+async def test_the_status_command_shows_the_same(db: Database, db_url: str) -> None:
+    now = now_ms()
+    async with db.write() as conn:
+        await route_states.report(
+            # Reported "in the future": two command starts on a loaded machine may outlast
+            # the 30 s after which a silent worker no longer counts.
+            conn,
+            [RouteState("w1", "carrier", False, "login refused", now - 5000, now + 600_000)],
+        )
+    command = [sys.executable, "-m", "opencomms", "status", "--database-url", db_url]
+    shown = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "workers: 1"
+    assert shown.stdout.splitlines()[1].startswith("carrier: down (login refused) since 20")
+    as_json = await asyncio.to_thread(
+        subprocess.run, [*command, "--json"], capture_output=True, text=True
+    )
+    assert json.loads(as_json.stdout)["routes"][0]["state"] == "down"

@@ -557,7 +557,10 @@ class Dispatcher:
         if until is not None:  # the route went down since this batch started
             return NotHandedOff(until)
         try:
-            result = await asyncio.wait_for(channel.send(item.outbound), self.config.send_timeout)
+            # asyncio.timeout, not wait_for: the send must run in this task, so that its
+            # result is in `unrecorded` before a receipt it scheduled can be applied.
+            async with asyncio.timeout(self.config.send_timeout):
+                result = await channel.send(item.outbound)
         except RouteUnavailable as error:
             return NotHandedOff(self.routes.down(route, error.reason, self._clock()))
         except TimeoutError:

@@ -9,10 +9,12 @@ round, and each figure is printed as the median and range of the rounds with its
 Prism's:
 
 - `post1`: 1-recipient POST /v1/Messages from 16 connections: req/s and server CPU per request;
-- `post10k`: one 10,000-recipient POST at a time (3 variables, 5 tags): p50 and p99 latency;
+- `post10k`: one 10,000-recipient POST at a time (3 variables, 5 tags): p50 and p99 latency
+  and the server's CPU per send;
 - `list`, `message`, `op10`, `op10k`: GET /v1/Messages?pageSize=50, GET /v1/Messages/{id},
   GET /v1/Messages/Operations/{id} of a 10-message and of a 10,000-message operation, from 16
-  connections, on a database holding `--messages` messages (default 1,000,000);
+  connections, on a database holding `--messages` messages (default 1,000,000): req/s and
+  server CPU per request;
 - startup to a healthy /healthz, and idle RSS, over `--rounds` fresh starts.
 
 OpenComms runs `serve --no-worker` (nothing else competes for its core) with logging at
@@ -276,10 +278,15 @@ METRICS = [
     ("post1 CPU ms/req", "ms", False),
     ("post10k p50 ms", "ms", False),
     ("post10k p99 ms", "ms", False),
+    ("post10k CPU ms", "ms", False),
     ("list req/s", "req/s", True),
+    ("list CPU ms/req", "ms", False),
     ("message req/s", "req/s", True),
+    ("message CPU ms/req", "ms", False),
     ("op10 req/s", "req/s", True),
+    ("op10 CPU ms/req", "ms", False),
     ("op10k req/s", "req/s", True),
+    ("op10k CPU ms/req", "ms", False),
     ("startup s", "s", False),
     ("idle RSS MB", "MB", False),
 ]
@@ -304,6 +311,7 @@ async def one_round(
         result = await load(target, big, target.workdir, connections=1, count=args.big_runs)
         figures.add("post10k p50 ms", target.name, result["p50_ms"])
         figures.add("post10k p99 ms", target.name, result["p99_ms"])
+        figures.add("post10k CPU ms", target.name, result["server_cpu_ms"])
     for name in ("list", "message", "op10", "op10k"):
         for target in targets:
             request = read_requests(target, token)[name]
@@ -311,6 +319,7 @@ async def one_round(
                 target, request, target.workdir, connections=CONNECTIONS, seconds=args.seconds
             )
             figures.add(f"{name} req/s", target.name, result["per_second"])
+            figures.add(f"{name} CPU ms/req", target.name, result["server_cpu_ms"])
 
 
 async def startups(targets: list[Target], figures: Figures, rounds: int) -> None:
@@ -363,7 +372,7 @@ async def targets_running(
 
 def print_table(figures: Figures, names: list[str]) -> None:
     print("\nmedian [min-max] over rounds; ratio = OpenComms / Prism (req/s: higher is better)")
-    header = f"{'figure':<18}" + "".join(f"{n:>30}" for n in names)
+    header = f"{'figure':<20}" + "".join(f"{n:>30}" for n in names)
     print(header)
     print("-" * len(header))
     for metric, _, _ in METRICS:
@@ -379,7 +388,7 @@ def print_table(figures: Figures, names: list[str]) -> None:
             if prism and name != "prism":
                 cell += f" {median / statistics.median(prism):.2f}x"
             cells.append(f"{cell:>30}")
-        print(f"{metric:<18}" + "".join(cells))
+        print(f"{metric:<20}" + "".join(cells))
 
 
 async def run(args: argparse.Namespace) -> None:

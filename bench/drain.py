@@ -32,6 +32,17 @@ Run it from the repository root (PostgreSQL as for bench/accept.py: postgresql:/
     .venv/bin/python bench/drain.py                         # SQLite, then PostgreSQL
     .venv/bin/python bench/drain.py --database sqlite --operations 2 --size 1000
 
+With `--sink on`, a local webhook receiver (bench/events.py's, in its own process) is made a
+sink through the Event Streams API (create, Test, Validate) and subscribed to every event type
+before the clock starts (`batch_events`: JSON arrays, as a sink taking this volume would be);
+the drain is the same, and afterwards the benchmark waits for every
+event (3 per message, 2 per operation) to reach the receiver and reports when the last did.
+`--sink compare` runs without a sink, then with one, and prints the ratios of the two: wall
+time, and CPU seconds per 1,000 messages (all processes; the CPU ratio is what a loaded
+machine can still measure).
+
+    .venv/bin/python bench/drain.py --sink compare          # the outbox's cost, both databases
+
 Process output goes to server.log and worker-N.log in the temporary directory; the last lines
 are shown if a process fails.
 """
@@ -43,9 +54,10 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, closing
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager, closing
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -61,10 +73,13 @@ from common import (
     api_client,
     database,
     load_average,
+    log_tail,
     peak_rss_mb,
     server,
     workers,
 )
+from events import receiver as sink_receiver  # bench/events.py's counting receiver
+from opencomms.events import types as event_types
 
 GOAL_PER_SECOND = 3_000.0
 GOAL_RSS_MB = 300.0
@@ -82,13 +97,14 @@ class Options:
     workers: int
     timeout_s: float
     batch_size: int | None
+    sink: bool = False
 
     @property
     def total(self) -> int:
         return self.operations * self.size
 
     def worker_env(self) -> dict[str, str]:
-        env = {"OPENCOMMS_SANDBOX_DELAY": "0"}
+        env = {"OPENCOMMS_SANDBOX_DELAY": "0", "OPENCOMMS_EVENTS_ALLOWED_NETWORKS": "127.0.0.0/8"}
         if self.batch_size is not None:
             env["OPENCOMMS_BATCH_SIZE"] = str(self.batch_size)
         return env
@@ -115,10 +131,17 @@ class Result:
     cpu: CpuUse
     rss_mb: dict[str, float]
     load: str
+    sink: bool = False
+    events_at_drain: int = 0  # received by the sink when the last message was seen done
+    events_s: float | None = None  # from the first POST until the sink had every event
 
     @property
     def per_second(self) -> float:
         return self.messages / self.seconds
+
+    @property
+    def cpu_ms_per_1000(self) -> float:
+        return sum(self.cpu.seconds.values()) * 1000 / self.messages * 1000
 
 
 # Request bodies, serialized before the clock starts.
@@ -217,7 +240,9 @@ async def last_delivered_ms(kind: str, url: str, total: int) -> int:
     return int(last)
 
 
-async def drain(kind: str, url: str, fleet: Fleet, options: Options, bodies: list[bytes]) -> Result:
+async def drain(
+    kind: str, url: str, fleet: Fleet, options: Options, bodies: list[bytes], hook: str | None
+) -> Result:
     async with fleet.client() as client, asyncio.timeout(options.timeout_s):
         meter = CpuMeter({child.name: child.pid for child in fleet.children})
         start_ms = time.time() * 1000
@@ -227,11 +252,78 @@ async def drain(kind: str, url: str, fleet: Fleet, options: Options, bodies: lis
         print(f"[{kind}] {len(ids)} operations accepted in {accept_s:.2f} s; draining")
         seen = await wait_drained(client, ids, fleet, options.size)
         cpu = meter.read()
+        at_drain = (await received(hook))["events"] if hook else 0
+        events_s = None
+        if hook:
+            await wait_events(hook, fleet, 3 * options.total + 2 * options.operations)
+            events_s = time.perf_counter() - started
     print(f"[{kind}] seen done at (s): " + " ".join(f"{t - started:.1f}" for t in seen))
     end_ms = await last_delivered_ms(kind, url, options.total)
     rss = {child.name: peak_rss_mb(child.pid) for child in fleet.children}
     seconds = (end_ms - start_ms) / 1000
-    return Result(kind, options.total, seconds, accept_s, cpu, rss, load_average())
+    return Result(
+        kind,
+        options.total,
+        seconds,
+        accept_s,
+        cpu,
+        rss,
+        load_average(),
+        hook is not None,
+        at_drain,
+        events_s,
+    )
+
+
+# The sink (--sink): bench/events.py's receiver, made a sink through the Event Streams API.
+
+
+async def received(hook: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as plain:
+        counts: dict[str, Any] = (await plain.get(hook)).json()
+        return counts
+
+
+async def subscribe_everything(client: httpx.AsyncClient, hook: str) -> None:
+    """Creates a webhook sink for `hook`, validates it with its test event, and subscribes
+    it to every event type, as the Twilio SDK would."""
+    destination = {"destination": hook + "/hook", "method": "POST", "batch_events": True}
+    configuration = orjson.dumps(destination).decode()
+    form = {"Description": "bench", "SinkType": "webhook", "SinkConfiguration": configuration}
+    created = await client.post("/v1/Sinks", data=form)
+    if created.status_code != 201:
+        raise BenchError(f"create sink: {created.status_code}: {created.text[:500]}")
+    sid = created.json()["sid"]
+    await client.post(f"/v1/Sinks/{sid}/Test")
+    for _ in range(400):
+        test_id = (await received(hook))["test_id"]
+        if test_id:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise BenchError("the sink's test event never arrived")
+    valid = await client.post(f"/v1/Sinks/{sid}/Validate", data={"TestId": test_id})
+    if valid.status_code != 201:
+        raise BenchError(f"validate sink: {valid.status_code}: {valid.text[:500]}")
+    kinds = [orjson.dumps({"type": t, "schema_version": 1}).decode() for t in event_types.ALL_TYPES]
+    form = {"Description": "everything", "SinkSid": sid, "Types": kinds}
+    subscribed = await client.post("/v1/Subscriptions", data=form)
+    if subscribed.status_code != 201:
+        raise BenchError(f"subscribe: {subscribed.status_code}: {subscribed.text[:500]}")
+
+
+async def wait_events(hook: str, fleet: Fleet, expected: int) -> None:
+    while (await received(hook))["events"] < expected:
+        check_alive(fleet.children)
+        await asyncio.sleep(POLL_S)
+
+
+def show_logs_on_timeout(fleet: Fleet) -> None:
+    """On the way out of a run that timed out, what each process said last (its log goes
+    with the temporary directory)."""
+    if sys.exc_info()[0] is TimeoutError:
+        for child in fleet.children:
+            print(f"--- {child.name} ({child.log.name}):\n{log_tail(child.log)}")
 
 
 async def bench_database(kind: str, options: Options) -> Result:
@@ -242,18 +334,27 @@ async def bench_database(kind: str, options: Options) -> Result:
         async with (
             database(kind, workdir) as url,
             fleet(kind, url, workdir, credentials, options) as running,
+            AsyncExitStack() as stack,
         ):
+            hook = None
+            if options.sink:
+                hook = await stack.enter_async_context(sink_receiver())
+                async with running.client() as client:
+                    await subscribe_everything(client, hook)
+            stack.callback(show_logs_on_timeout, running)
             pids = ", ".join(f"{c.name} {c.pid}" for c in running.children)
-            print(f"[{kind}] {running.base_url} ({pids}); {options.total:,} messages")
-            return await drain(kind, url, running, options, bodies)
+            with_sink = " (one sink subscribed to every type)" if hook else ""
+            print(f"[{kind}] {running.base_url} ({pids}); {options.total:,} messages{with_sink}")
+            return await drain(kind, url, running, options, bodies, hook)
 
 
 # Report.
 
 
 def print_result(r: Result) -> None:
+    label = f"{r.database}, sink" if r.sink else r.database
     print(
-        f"\n[{r.database}] {r.messages:,} messages in {r.seconds:.2f} s: "
+        f"\n[{label}] {r.messages:,} messages in {r.seconds:.2f} s: "
         f"{r.per_second:,.0f} messages/s end to end "
         f"({r.per_second / GOAL_PER_SECOND:.2f}x the {GOAL_PER_SECOND:,.0f}/s goal)"
     )
@@ -263,7 +364,23 @@ def print_result(r: Result) -> None:
         print(f"  peak RSS {name}: {mb:.0f} MB ({verdict} the {GOAL_RSS_MB:.0f} MB goal)")
     cpu = ", ".join(f"{name} {s:.1f} s" for name, s in r.cpu.seconds.items())
     print(f"  CPU over {r.cpu.wall_s:.1f} s of wall time: {cpu}")
+    print(f"  CPU per 1,000 messages (all processes): {r.cpu_ms_per_1000:.0f} ms")
+    if r.sink:
+        print(f"  events at the sink when drained: {r.events_at_drain:,}")
+        print(f"  every event at the sink after {r.events_s:.2f} s")
     print(f"  {r.load} at the end")
+
+
+def print_comparison(without: Result, with_sink: Result) -> None:
+    """The outbox's cost: the goal is a drain with a sink within 20% of one without."""
+    wall = with_sink.seconds / without.seconds
+    cpu = with_sink.cpu_ms_per_1000 / without.cpu_ms_per_1000
+    verdict = "within" if wall <= 1.2 else "OVER"
+    print(
+        f"\n[{without.database}] with one sink / without: drain time {wall:.2f}x ({verdict} the"
+        f" 1.20x goal), CPU per message {cpu:.2f}x"
+        f" ({with_sink.cpu_ms_per_1000:.0f} vs {without.cpu_ms_per_1000:.0f} ms per 1,000)"
+    )
 
 
 def parse_args() -> tuple[list[str], Options]:
@@ -274,6 +391,12 @@ def parse_args() -> tuple[list[str], Options]:
     parser.add_argument("--workers", type=int, default=2, help="worker processes (PostgreSQL)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
     parser.add_argument("--batch-size", type=int, help="OPENCOMMS_BATCH_SIZE (default: unset)")
+    parser.add_argument(
+        "--sink",
+        choices=("off", "on", "compare"),
+        default="off",
+        help="a local receiver subscribed to every event type; compare: without, then with",
+    )
     args = parser.parse_args()
     if not (1 <= args.size <= MAX_RECIPIENTS and args.operations >= 1 and args.workers >= 1):
         parser.error(f"--operations and --workers must be >= 1, --size 1 to {MAX_RECIPIENTS}")
@@ -281,22 +404,29 @@ def parse_args() -> tuple[list[str], Options]:
         parser.error(f"at most {NUMBERS:,} messages (distinct +1415 numbers)")
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     options = Options(args.operations, args.size, args.workers, args.timeout, args.batch_size)
-    return kinds, options
+    modes = {"off": [False], "on": [True], "compare": [False, True]}[args.sink]
+    return kinds, [replace(options, sink=mode) for mode in modes]
 
 
-async def run(kinds: list[str], options: Options) -> list[Result]:
+async def run(kinds: list[str], runs: list[Options]) -> list[Result]:
     results = []
     for kind in kinds:
-        results.append(await bench_database(kind, options))
-        print_result(results[-1])
+        mine = []
+        for options in runs:
+            mine.append(await bench_database(kind, options))
+            print_result(mine[-1])
+        if len(mine) == 2:
+            print_comparison(*mine)
+        results += mine
     return results
 
 
 def main() -> None:
-    kinds, options = parse_args()
+    kinds, runs = parse_args()
+    options = runs[0]
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
-        asyncio.run(run(kinds, options))
+        asyncio.run(run(kinds, runs))
     except TimeoutError:
         sys.exit(f"benchmark failed: not drained within {options.timeout_s:g} s")
     except BenchError as error:

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import orjson
 
-from common import database, free_port
+from common import database, free_port, load_average
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "src"))
 
@@ -50,6 +50,8 @@ GOAL_BATCHED = 5_000.0
 SECRET = "bench-events-key"
 CHUNK = 1_000
 STATUSES = ("QUEUED", "SENT", "DELIVERED")
+TEST_EVENT = types.TEST_EVENT.encode()
+CPU: dict[str, float] = {"write": 0.0, "deliver": 0.0}  # of the run in progress
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Result:
     written_per_s: float
     seconds: float
     requests: int
+    write_cpu_s: float = 0.0  # this process's CPU time writing the events (outbox.emit)
+    deliver_cpu_s: float = 0.0  # and delivering them (the database's own CPU not counted)
 
     @property
     def per_second(self) -> float:
@@ -72,6 +76,7 @@ class Counter:
     def __init__(self) -> None:
         self.events = 0
         self.requests = 0
+        self.test_id: str | None = None  # the last test event's id (a sink's Validate needs it)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -82,12 +87,17 @@ class Counter:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        if scope["method"] == "POST":
+        if scope["method"] == "POST" and TEST_EVENT in body:
+            sent = orjson.loads(body)
+            self.test_id = (sent[0] if isinstance(sent, list) else sent)["id"]
+            answer = b"ok"
+        elif scope["method"] == "POST":
             self.requests += 1
             self.events += body.count(b'"specversion"')
             answer = b"ok"
         else:
-            answer = orjson.dumps({"events": self.events, "requests": self.requests})
+            counts = {"events": self.events, "requests": self.requests, "test_id": self.test_id}
+            answer = orjson.dumps(counts)
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": answer})
 
@@ -163,9 +173,11 @@ async def prepare(db: Database, hook: str, batch: bool, count: int) -> float:
         )
     batch_of = transitions(account.sid, count)
     started = time.perf_counter()
+    cpu = time.process_time()
     for i in range(0, count, CHUNK):
         async with db.write() as conn:
             await outbox.emit(conn, batch_of[i : i + CHUNK], now_ms())
+    CPU["write"] = time.process_time() - cpu
     return count / (time.perf_counter() - started)
 
 
@@ -175,8 +187,10 @@ async def deliver(db: Database, batch_max: int) -> float:
     )
     worker = Deliverer(db, config)
     started = time.perf_counter()
+    cpu = time.process_time()
     while await worker.run_once():
         await worker.drain()
+    CPU["deliver"] = time.process_time() - cpu
     return time.perf_counter() - started
 
 
@@ -195,7 +209,9 @@ async def bench_one(kind: str, mode: str, count: int, batch_max: int) -> Result:
                 counts = (await client.get(hook)).json()
     if counts["events"] != count:
         raise SystemExit(f"the receiver counted {counts['events']} of {count} events")
-    return Result(kind, mode, count, written, seconds, counts["requests"])
+    return Result(
+        kind, mode, count, written, seconds, counts["requests"], CPU["write"], CPU["deliver"]
+    )
 
 
 def print_result(r: Result) -> None:
@@ -204,6 +220,11 @@ def print_result(r: Result) -> None:
         f"{r.database:>10} {r.mode:>9}: {r.events} events in {r.seconds:.2f} s = "
         f"{r.per_second:,.0f} events/s over {r.requests} requests{goal}; "
         f"outbox writes {r.written_per_s:,.0f} events/s",
+        flush=True,
+    )
+    print(
+        f"{'':>21}CPU per event (this process): writing {r.write_cpu_s / r.events * 1e6:.1f} us,"
+        f" delivering {r.deliver_cpu_s / r.events * 1e6:.1f} us; {load_average()}",
         flush=True,
     )
 

@@ -13,6 +13,7 @@ from opencomms.client import (
     Message,
     NotFoundError,
     Recipient,
+    UnprocessableEntityError,
     ValidationError,
     WaitTimeout,
 )
@@ -169,3 +170,16 @@ async def _external_id(server: ServerProcess, message_id: str) -> str:
             return str((await conn.execute(query)).scalar_one())
     finally:
         await db.dispose()
+
+
+def test_an_idempotency_key_makes_a_send_happen_once(live_server: ServerProcess) -> None:
+    key = f"sdk-{datetime.now(UTC).timestamp()}"
+    with client_for(live_server) as client:
+        first = client.send_messages(["+14155551200"], text="Once", idempotency_key=key)
+        again = client.send_messages(["+14155551200"], text="Once", idempotency_key=key)
+        with pytest.raises(UnprocessableEntityError) as changed:
+            client.send_messages(["+14155551200"], text="Twice?", idempotency_key=key)
+        sent = list(client.iter_messages(operation_id=first.operation_id))
+    assert again.operation_id == first.operation_id
+    assert changed.value.errors[0].code == 20422
+    assert len(sent) == 1

@@ -28,6 +28,9 @@ async def test_openapi_json_is_twilios_contract_plus_tagged_extensions(
         "/Sandbox/Messages",
         "/Sandbox/Inbound",
         "/Messages/Operations/{operationId}/Cancel",
+        "/Sandbox/Emails",
+        "/Sandbox/Emails/{emailId}/Raw",
+        "/Emails/Operations/{operationId}/Cancel",
     }
     for path in extra:
         for operation in served["paths"][path].values():

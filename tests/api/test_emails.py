@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from opencomms.api import spec
 from opencomms.domain.channels import ChannelType
@@ -15,7 +15,7 @@ from opencomms.domain.senders import SenderRecord, sender_id
 from opencomms.store import senders
 from opencomms.store.accounts import NewCredential
 from opencomms.store.db import Database
-from opencomms.store.tables import attempts
+from opencomms.store.tables import attempts, messages
 from tests.api.conformance import assert_conforms, assert_response_conforms
 
 FROM = {"address": "support@example.com", "name": "Cool Co Support"}
@@ -182,6 +182,23 @@ async def test_a_missing_variable_names_the_recipient(client: httpx.AsyncClient)
     assert problems(await send(client, body)) == [(20422, "$.to[0].variables.pool")]
 
 
+async def test_the_rendered_ip_pool_name_keeps_the_specs_length(
+    client: httpx.AsyncClient,
+) -> None:
+    body = copy.deepcopy(SIMPLE)
+    body["ipPoolName"] = "{{ pool }}"
+    body["to"] = [
+        {"address": f"r{n}@example.com", "variables": {"pool": pool}}
+        for n, pool in enumerate(["ok-pool", "x", "p" * 65, "fine"])
+    ]
+    assert problems(await send(client, body)) == [(20422, "$.ipPoolName")]
+    response = await send(client, body)
+    assert "Recipient 1: ipPoolName renders to a length of 1" in response.text
+    assert "(2 recipients in all)" in response.text
+    body["to"] = [body["to"][0], body["to"][3]]
+    assert (await send(client, body)).status_code == 202
+
+
 async def test_ten_thousand_recipients_in_one_request(client: httpx.AsyncClient) -> None:
     body = copy.deepcopy(SIMPLE)
     body["to"] = [{"address": f"user{i}@example.com"} for i in range(10_000)]
@@ -212,7 +229,9 @@ async def test_emails_and_messages_stay_apart(client: httpx.AsyncClient) -> None
     assert (await client.get(f"/v1/Emails/{message['id']}")).status_code == 404
 
 
-async def test_delete_cancels_an_unsent_email_and_hides_it(client: httpx.AsyncClient) -> None:
+async def test_delete_cancels_an_unsent_email_and_hides_it(
+    client: httpx.AsyncClient, db: Database
+) -> None:
     body = copy.deepcopy(SIMPLE)
     body["to"].append({"address": "keep@example.com"})
     operation_id = (await send(client, body)).json()["operationId"]
@@ -230,6 +249,14 @@ async def test_delete_cancels_an_unsent_email_and_hides_it(client: httpx.AsyncCl
     stats = (await client.get(f"/v1/Emails/Operations/{operation_id}")).json()["stats"]
     assert (stats["canceled"], stats["queued"]) == (1, 1)
     assert (await client.delete(f"/v1/Emails/{gone}")).status_code == 404
+    # The row stays, with deletedAt set (and the cancel's status).
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(messages.c.status, messages.c.deleted_at).where(messages.c.id == gone)
+            )
+        ).one()
+    assert row.status == "CANCELED" and row.deleted_at is not None
 
 
 async def test_schedule_then_cancel(client: httpx.AsyncClient) -> None:

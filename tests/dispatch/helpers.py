@@ -29,7 +29,7 @@ from opencomms.store import accounts, inventory, sends
 from opencomms.store.accounts import SecretBox
 from opencomms.store.codec import loads
 from opencomms.store.db import Database
-from opencomms.store.operation_status import Facts, aggregate
+from opencomms.store.operation_status import Facts, aggregate, aggregate_stats
 from opencomms.store.reads import operation_stats
 from opencomms.store.senders import for_account
 from opencomms.store.tables import (
@@ -193,6 +193,8 @@ async def assert_operation_consistent(db: Database, operation_id: str) -> str:
     assert operation["status"] == expected
     async with db.read() as conn:
         stats = (await operation_stats(conn, [operation_id]))[operation_id]
+        # The counters (what the API serves) equal the aggregate of every message and attempt.
+        assert stats == (await aggregate_stats(conn, [operation_id]))[operation_id]
     assert stats.total == len(rows)
     for status in set(statuses):
         counted = sum(1 for r in rows if r["status"] == status and not r["unaddressable"])

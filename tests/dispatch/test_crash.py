@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from opencomms.channels import SandboxChannel
 from opencomms.clock import now_ms
 from opencomms.store.db import Database
-from opencomms.store.tables import attempts, messages
+from opencomms.store.tables import attempts, events, messages
 from tests.dispatch.helpers import (
     assert_operation_consistent,
     attempt_rows,
@@ -102,3 +102,10 @@ async def test_sigkill_mid_batch_loses_nothing_and_repeats_nothing_recorded(
     for message_id in delivered_before:
         assert [a["status"] for a in await attempt_rows(db, message_id)] == ["DELIVERED"]
     assert await assert_operation_consistent(db, op) == "COMPLETED"
+    # The outbox wrote its events with the changes: each message's path exactly once, the
+    # batch the kill interrupted included (its start committed, its record never did).
+    async with db.read() as conn:
+        query = select(events.c.subject, events.c.type).where(events.c.subject.in_(list(before)))
+        stored = sorted((await conn.execute(query.order_by(events.c.id))).all())
+    path = [f"com.twilio.comms-api.message.{s}" for s in ("delivered", "queued", "sent")]
+    assert stored == sorted((m, kind) for m in before for kind in path)

@@ -133,6 +133,7 @@ async def test_validity_expiry_fails_with_30036(db: Database) -> None:
     [row] = await message_rows(db, op)
     assert (row["status"], row["error_code"]) == ("FAILED", 30036)
     assert len(await attempt_rows(db, row["id"])) == 1
+    assert await assert_operation_consistent(db, op) == "COMPLETED"
 
 
 async def test_a_message_claimed_after_its_validity_fails_unsent(db: Database) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tests.acceptance.server import ServerProcess, free_port, wait_ready
 
+_ROOT = Path(__file__).resolve().parents[2]  # the repository, so `tests` imports in the child
+
 
 def launch(
     database_url: str,
@@ -17,8 +19,10 @@ def launch(
     env: dict[str, str] | None = None,
     open_files: int | None = None,
     credentials: tuple[str, str] | None = None,
+    module: str = "opencomms",
 ) -> ServerProcess:
-    """Starts a server and waits until it is ready; `open_files` lowers its RLIMIT_NOFILE."""
+    """Starts a server and waits until it is ready; `open_files` lowers its RLIMIT_NOFILE;
+    `module` runs another entry point with the same arguments (tests/hardening/crash_on_202)."""
     port = free_port()
     sid, token = credentials or ("AC" + secrets.token_hex(16), secrets.token_hex(16))
     log = workdir / f"server-{port}.log"
@@ -27,6 +31,7 @@ def launch(
         "OPENCOMMS_ACCOUNT_SID": sid,
         "OPENCOMMS_AUTH_TOKEN": token,
         "OPENCOMMS_SECRET_KEY": "hardening-key",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
         **(env or {}),
     }
 
@@ -34,7 +39,7 @@ def launch(
         if open_files is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
-    command = [sys.executable, "-m", "opencomms", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", module, "serve", "--port", str(port)]
     command += ["--database-url", database_url, *extra]
     with log.open("wb") as out:
         process = subprocess.Popen(

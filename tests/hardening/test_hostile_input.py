@@ -14,10 +14,11 @@ import pytest
 
 from tests.api.conformance import assert_conforms
 
-MAX_STALL_S = 0.1
-# Parsing 19 MB is one call into orjson that holds the interpreter: 50-160 ms measured on a
-# 2-core machine (more under load). Everything else about such a body runs on a thread.
-MAX_PARSE_STALL_S = 0.25
+# The goal is no stall over 100 ms on a quiet machine. The probe counts a stall for the CPU
+# time the process used meanwhile (LoopLag), which on a busy machine is a fraction of it:
+# hence half of that. (Before the parse in pieces, a 19 MB body measured 50-90 ms here,
+# 20-30 ms after, with load averages of 10 on 2 cores.)
+MAX_STALL_S = 0.05
 PHONE = {"address": "+14155550100", "channel": "PHONE"}
 X4000 = "x" * 4000
 APPEND_BOMB = "{% assign s = '" + X4000 + "' %}{{ s" + " | append: s" * 5000 + " | size }}"
@@ -45,22 +46,33 @@ async def least_stall(
         async with probing() as lag:
             results.append(await action())
         worst = min(worst, lag.worst)
+        print(f"loop stall {lag.worst * 1000:.0f} ms of CPU, {lag.worst_wall * 1000:.0f} ms")
         if worst < MAX_STALL_S:
             break
     return worst, results
 
 
 class LoopLag:
-    """Measures how late a 5 ms sleep wakes up: the longest the loop was held by someone."""
+    """Measures how late a 5 ms sleep wakes up: the longest the loop was held by someone.
+
+    A late wake-up counts for the CPU time this process used meanwhile, at most: on a
+    machine shared by other jobs the scheduler alone can keep the whole process off the
+    CPU for 100 ms and more, which no code of ours causes. What holds the loop (code on it,
+    or a thread holding the interpreter) uses CPU for as long as it holds it, so on a quiet
+    machine both figures agree. `worst_wall` keeps the plain figure.
+    """
 
     def __init__(self) -> None:
         self.worst = 0.0
+        self.worst_wall = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             await asyncio.sleep(0.005)
-            self.worst = max(self.worst, time.perf_counter() - start - 0.005)
+            late = time.perf_counter() - start - 0.005
+            self.worst_wall = max(self.worst_wall, late)
+            self.worst = max(self.worst, min(late, time.process_time() - cpu))
 
 
 @asynccontextmanager
@@ -76,10 +88,14 @@ async def probing() -> AsyncIterator[LoopLag]:
         await task
 
 
-async def post_raw(client: httpx.AsyncClient, raw: bytes) -> httpx.Response:
+async def post_raw(
+    client: httpx.AsyncClient, raw: bytes, path: str = "/v1/Messages", key: str | None = None
+) -> httpx.Response:
     # Bytes encoded beforehand: the client's own JSON encoding must not count as a stall.
     headers = {"content-type": "application/json"}
-    return await client.post("/v1/Messages", content=raw, headers=headers)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return await client.post(path, content=raw, headers=headers)
 
 
 async def timed(request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
@@ -173,22 +189,53 @@ def nineteen_megabytes(channel: str) -> bytes:
     return raw
 
 
-@pytest.mark.parametrize(("channel", "status"), [("PIGEON", 400), ("PHONE", 202)])
+@pytest.mark.parametrize(
+    ("channel", "status", "keyed"),
+    [("PIGEON", 400, False), ("PHONE", 202, False), ("PHONE", 202, True)],
+    ids=["invalid", "valid", "valid-with-idempotency-key"],
+)
 async def test_a_nineteen_megabyte_body_does_not_stall_the_loop(
-    client: httpx.AsyncClient, channel: str, status: int
+    client: httpx.AsyncClient, channel: str, status: int, keyed: bool
 ) -> None:
     raw = nineteen_megabytes(channel)
+    keys = iter(range(10))
 
     async def big() -> list[httpx.Response]:
+        key = f"big-{next(keys)}" if keyed else None
         return await asyncio.gather(
-            post_raw(client, raw), *(client.get("/healthz") for _ in range(5))
+            post_raw(client, raw, key=key), *(client.get("/healthz") for _ in range(5))
         )
 
     stall, results = await least_stall(big)
     for responses in results:
         assert responses[0].status_code == status
         assert all(response.status_code == 200 for response in responses[1:])
-    assert stall < MAX_PARSE_STALL_S, f"the loop stalled {stall * 1000:.0f} ms"
+    assert stall < MAX_STALL_S, f"the loop stalled {stall * 1000:.0f} ms"
+
+
+def nineteen_megabytes_of_email() -> bytes:
+    recipients = [{"address": f"user{i}@example.com", "name": "n" * 1900} for i in range(10_000)]
+    body = {"from": {"address": "a@example.com", "name": "A"}, "to": recipients}
+    raw = orjson.dumps({**body, "content": {"subject": "Hi", "html": "<p>Hi</p>"}})
+    assert 18_000_000 < len(raw) < 20_000_000
+    return raw
+
+
+async def test_a_nineteen_megabyte_email_body_does_not_stall_the_loop(
+    client: httpx.AsyncClient,
+) -> None:
+    raw = nineteen_megabytes_of_email()
+
+    async def big() -> list[httpx.Response]:
+        return await asyncio.gather(
+            post_raw(client, raw, "/v1/Emails"), *(client.get("/healthz") for _ in range(5))
+        )
+
+    stall, results = await least_stall(big)
+    for responses in results:
+        assert responses[0].status_code in (202, 400), responses[0].text[:300]
+        assert all(response.status_code == 200 for response in responses[1:])
+    assert stall < MAX_STALL_S, f"the loop stalled {stall * 1000:.0f} ms"
 
 
 @pytest.mark.parametrize("count", [12, 10_001])

@@ -133,3 +133,46 @@ def test_two_api_processes_share_the_keys(pg_url: str, tmp_path: Path) -> None:
     finally:
         first.stop()
         second.stop()
+
+
+def _recipients(count: int) -> list[dict[str, str]]:
+    return [{"address": f"+1415555{n:04d}", "channel": "PHONE"} for n in range(count)]
+
+
+EMAIL = {
+    "from": {"address": "support@example.com", "name": "Support"},
+    "to": [{"address": "bob@example.com", "name": "Bob"}],
+    "content": {"subject": "Hi", "html": "<p>Hi</p>"},
+}
+# One recipient (SQLite's group commit; PostgreSQL's one statement), past
+# sends.ONE_STATEMENT_MAX (PostgreSQL's COPY in a transaction), and an email.
+CRASHES = {
+    "message": ("/v1/Messages", ONE, "/v1/Messages/Operations"),
+    "many": ("/v1/Messages", {**ONE, "to": _recipients(150)}, "/v1/Messages/Operations"),
+    "email": ("/v1/Emails", EMAIL, "/v1/Emails/Operations"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CRASHES))
+def test_a_crash_between_commit_and_answer_replays(db_url: str, tmp_path: Path, case: str) -> None:
+    """SIGKILL once the send has committed, before its 202 leaves: the retry with the same
+    key replays that 202 (the key committed with the send), and nothing is sent twice."""
+    path, body, listing = CRASHES[case]
+    crashing = launch(db_url, tmp_path, "--no-worker", module="tests.hardening.crash_on_202")
+    with pytest.raises(httpx.TransportError):
+        answer = httpx.post(
+            crashing.base_url + path, json=body, auth=crashing.auth, headers=keyed("crash")
+        )
+        pytest.fail(f"answered {answer.status_code}: {answer.text}")
+    assert crashing.process.wait(timeout=10) == -9
+    server = launch(db_url, tmp_path, "--no-worker", credentials=crashing.auth)
+    try:
+        with httpx.Client(base_url=server.base_url, auth=server.auth, timeout=30) as client:
+            retry = client.post(path, json=body, headers=keyed("crash"))
+            assert retry.status_code == 202, retry.text
+            assert retry.headers["idempotent-replayed"] == "true"
+            listed = client.get(listing, params={"pageSize": "1000"}).json()["operations"]
+            assert [o["id"] for o in listed] == [retry.json()["operationId"]]
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from opencomms.domain.status import OperationStatus
+from opencomms.domain.transitions import MessageTransition, StatusChanges
 from opencomms.store import operation_status, queue
 from opencomms.store.db import Database, open_database
 from opencomms.store.operation_status import Facts, aggregate
@@ -63,10 +64,18 @@ async def test_an_expired_lease_is_reclaimed_with_a_new_token(db: Database) -> N
     [new] = await claim(db, clock.now + LEASE, owner="b")
     assert (new.id, new.lease_token) == (old.id, old.lease_token + 1)
     async with db.write() as conn:
-        assert await queue.write_messages(conn, [write(old, "FAILED")], clock.now) == set()
-        assert await queue.write_messages(conn, [write(new, "FAILED")], clock.now) == {new.id}
+        assert (
+            await queue.write_messages(conn, [write(old, "FAILED")], clock.now, StatusChanges())
+            == set()
+        )
+        assert await queue.write_messages(
+            conn, [write(new, "FAILED")], clock.now, StatusChanges()
+        ) == {new.id}
     async with db.write() as conn:  # the second write found the lease released
-        assert await queue.write_messages(conn, [write(new, "SENT")], clock.now) == set()
+        assert (
+            await queue.write_messages(conn, [write(new, "SENT")], clock.now, StatusChanges())
+            == set()
+        )
 
 
 async def test_set_based_writes_carry_nulls_quotes_and_unicode(db: Database) -> None:
@@ -78,7 +87,7 @@ async def test_set_based_writes_carry_nulls_quotes_and_unicode(db: Database) -> 
         c.id, c.lease_token, c.status, "FAILED", None, 30008, why, 0, None, None
     )
     async with db.write() as conn:
-        assert await queue.write_messages(conn, [row], clock.now) == {c.id}
+        assert await queue.write_messages(conn, [row], clock.now, StatusChanges()) == {c.id}
     [stored] = await message_rows(db, op)
     assert (stored["error_message"], stored["channel"], stored["sender"]) == (why, None, None)
     assert (stored["next_attempt_at"], stored["lease_owner"]) == (None, None)
@@ -106,14 +115,23 @@ async def test_pg_concurrent_claims_skip_each_others_rows(
     assert not {c.id for c in mine} & {c.id for c in theirs}
 
 
-async def test_refresh_keeps_the_operation_equal_to_its_messages(db: Database) -> None:
+async def test_apply_keeps_the_operation_equal_to_its_messages(db: Database) -> None:
     clock = FakeClock()
     op = await send(db, body("+14155550100", "+14155550101"), now=clock.now)
     async with db.write() as conn:
-        await conn.execute(
-            update(messages).where(messages.c.operation_id == op).values(status="DELIVERED")
+        moved = await conn.execute(
+            update(messages)
+            .where(messages.c.operation_id == op)
+            .values(status="DELIVERED")
+            .returning(messages.c.id, messages.c.account_sid)
         )
-        await operation_status.refresh(conn, {op}, clock.now + 5)
+        changes = StatusChanges(
+            [MessageTransition(m, op, a, "QUEUED", "DELIVERED") for m, a in moved]
+        )
+        await operation_status.apply(conn, changes, clock.now + 5)
+        assert [(t.from_status, t.to_status) for t in changes.operations] == [
+            ("PROCESSING", "COMPLETED")
+        ]
     row = await operation_row(db, op)
     assert (row["status"], row["updated_at"]) == ("COMPLETED", clock.now + 5)
     async with db.read() as conn:

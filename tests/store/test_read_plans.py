@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from opencomms.api.app import create_app
 from opencomms.config import Settings
 from opencomms.domain.records import MessageFilter
-from opencomms.store import reads
+from opencomms.store import fast_reads, reads
 from opencomms.store.accounts import NewCredential
 from opencomms.store.db import Database
 from tests.conftest import SECRET
@@ -82,3 +82,40 @@ async def test_each_read_uses_its_index(
         counts, tries = reads.stats_queries([loaded["operation"]])
         assert_index(await plan(conn, counts), "ix_messages_operation_status")
         assert_index(await plan(conn, tries), "ix_attempts_operation")
+
+
+async def direct_plan(db: Database, sql: str, args: Any) -> str:
+    """The plan of a fast read's constant SQL (store/fast_reads.py), with its arguments."""
+    assert db.direct is not None
+    if db.dialect == "postgresql":
+        (rows,) = await db.direct.run([(f"EXPLAIN (FORMAT JSON) {sql}", args)])
+        return str(rows[0][0])
+    (rows,) = await db.direct.run([(f"EXPLAIN QUERY PLAN {sql}", args)])
+    return " | ".join(str(row[-1]) for row in rows)
+
+
+async def test_each_fast_read_uses_its_index(
+    db: Database, account: NewCredential, loaded: dict[str, str]
+) -> None:
+    everything = MessageFilter()
+    by_operation = MessageFilter(operation_id=loaded["operation"])
+    for before in (None, loaded["message"]):
+        page = fast_reads.list_statement(
+            db.dialect, account.sid, everything, before_id=before, limit=51
+        )
+        assert_index(await direct_plan(db, *page), *_NEWEST_FIRST, sorted_by_index=True)
+    of_operation = fast_reads.list_statement(
+        db.dialect, account.sid, by_operation, before_id=None, limit=51
+    )
+    found = await direct_plan(db, *of_operation)
+    assert_index(found, "ix_messages_operation_status", *_NEWEST_FIRST)
+    message = await direct_plan(db, fast_reads.MESSAGE_SQL, (loaded["message"], account.sid))
+    # A point lookup: the primary key, or (account_sid, id), which holds it too.
+    assert_index(message, "messages_pkey", "sqlite_autoindex_messages_1", "ix_messages_account_id")
+    tries = await direct_plan(db, fast_reads.ATTEMPTS_SQL, (loaded["message"],))
+    assert_index(tries, "ix_attempts_message")
+    args = (loaded["operation"], account.sid, "MESSAGES")
+    operation = await direct_plan(db, fast_reads.OPERATION_SQL, args)
+    keys = ("operations_pkey", "sqlite_autoindex_operations_1", "ix_operations_account")
+    assert any(key in operation for key in keys), operation
+    assert "Seq Scan" not in operation and "SCAN operations" not in operation, operation

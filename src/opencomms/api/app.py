@@ -14,6 +14,7 @@ from opencomms.api import (
     messages,
     operations,
     sandbox,
+    sandbox_emails,
     sender_pools,
     senders,
 )
@@ -59,6 +60,7 @@ def create_app(db: Database, settings: Settings, limits: Limits | None = None) -
         app.include_router(senders.router, prefix=prefix)
         app.include_router(sender_pools.router, prefix=prefix)
         app.include_router(sandbox.router, prefix=prefix)
+        app.include_router(sandbox_emails.router, prefix=prefix)
     app.include_router(event_streams.router, prefix="/v1")  # events: Twilio's Event Streams
     app.include_router(event_types.router, prefix="/v1")
     app.include_router(contract.router)

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request
 
 from opencomms import ids
 from opencomms.api import body_check, email_presenters, email_wire, filters, pagination, wire
-from opencomms.api.deps import Account, AppState, BaseUrl, State
-from opencomms.api.messages import accepted, read_json_object
+from opencomms.api.deps import Account, BaseUrl, State
+from opencomms.api.idempotency import record_in
+from opencomms.api.messages import accepted, is_costly, off_loop, read_json_object
 from opencomms.api.responses import JSONResponse
 from opencomms.api.wire import _refused_parts
 from opencomms.clock import now_ms
@@ -18,11 +19,11 @@ from opencomms.domain.emails import (
     recipient,
     stored_content,
 )
-from opencomms.domain.errors import NotFound, ValidationFailed
-from opencomms.domain.records import OperationFilter, OperationKind
+from opencomms.domain.errors import NotFound, Problem, ValidationFailed
+from opencomms.domain.records import MessageRecord, OperationFilter, OperationKind
 from opencomms.domain.send import MAX_PROBLEMS
+from opencomms.services import operations
 from opencomms.store import emails, reads, sends
-from opencomms.store.cancel import cancel_operation
 
 router = APIRouter(tags=["Emails"])
 
@@ -57,17 +58,24 @@ def _command(body: dict[str, Any], refused: frozenset[str]) -> SendEmailsCommand
     )
 
 
+def _schema_problems(body: dict[str, Any]) -> list[Problem]:
+    return body_check.check_request("/Emails", "post", body) + body_check.nul_problems(body)
+
+
 @router.post("/Emails", status_code=202)
 async def send_emails(request: Request, account: Account, app: State, base: BaseUrl) -> Any:
     """Send Emails: up to 10,000 recipients; every one is stored before the 202."""
     body = await read_json_object(request)
-    problems = body_check.check_request("/Emails", "post", body) + body_check.nul_problems(body)
+    # A large body is checked on a thread, as a send of Messages is: one validator call for
+    # 10,000 recipients would hold the event loop.
+    costly = is_costly(await request.body())
+    problems = await off_loop(costly, _schema_problems, body)
     refused = frozenset(p.context for p in problems if p.context)
     command = _command(body, refused)
     async with app.db.read() as conn:
         available = await sends.account_senders(conn, account, None)
     try:
-        prepared = prepare_emails(command, available)
+        prepared = await off_loop(costly, prepare_emails, command, available)
     except ValidationFailed as failed:
         # A field the schema refused already is not reported twice.
         problems += [p for p in failed.problems if p.context not in refused]
@@ -80,6 +88,12 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
         if full:
             raise ValidationFailed(full)
     operation_id = ids.operation_id()
+    response = accepted(
+        operation_id,
+        base,
+        f"{base}/Emails?operationId={operation_id}",
+        email_presenters.operation_uri(base, operation_id),
+    )
     async with app.db.write() as conn:
         await emails.insert_emails(
             conn,
@@ -90,99 +104,77 @@ async def send_emails(request: Request, account: Account, app: State, base: Base
             sender=body["from"],
             now=now_ms(),
         )
+        await record_in(conn, request, response)  # an Idempotency-Key's 202 commits with it
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    return accepted(
-        operation_id,
-        base,
-        f"{base}/Emails?operationId={operation_id}",
-        email_presenters.operation_uri(base, operation_id),
-    )
+    return response
 
 
 @router.get("/Emails")
 async def list_emails(
     account: Account,
     app: State,
+    page: pagination.Paging,
     base: BaseUrl,
     operationId: str | None = None,
     startDate: str | None = None,
     endDate: str | None = None,
     status: str | None = None,
     tags: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List Emails, newest first, with every filter of the spec."""
     email_filter = filters.email_filter(
         operation_id=operationId, start=startDate, end=endDate, status=status, tags=tags
     )
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
     async with app.db.read() as conn:
         records = await emails.list_emails(
-            conn, account, email_filter, before_id=before, limit=size + 1
+            conn, account, email_filter, before_id=page.before, limit=page.limit
         )
-        shown = records[:size]
-        from_of = await emails.senders_of(conn, {r.operation_id for r in shown})
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    items = [
-        email_presenters.email_metadata(
-            r, email_presenters.display_sender(from_of.get(r.operation_id)), base
-        )
-        for r in shown
-    ]
-    body = email_wire.EmailList(
-        emails=items, pagination=wire.Pagination(next=next_token, self_=self_token)
+        from_of = await emails.senders_of(conn, {r.operation_id for r in page.shown(records)})
+
+    def item(record: MessageRecord) -> email_wire.EmailMetadata:
+        sender = email_presenters.display_sender(from_of.get(record.operation_id))
+        return email_presenters.email_metadata(record, sender, base)
+
+    return page.answer(
+        records,
+        lambda shown, links: email_wire.EmailList(
+            emails=[item(r) for r in shown], pagination=links
+        ),
     )
-    return JSONResponse(wire.dump(body))
 
 
 @router.get("/Emails/Operations")
 async def list_email_operations(
     account: Account,
     app: State,
+    page: pagination.Paging,
     startDate: str | None = None,
     endDate: str | None = None,
     status: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List Email Operations, newest first, with stats derived from their emails."""
     operation_filter: OperationFilter = filters.operation_filter(startDate, endDate, status)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
-    async with app.db.read() as conn:
-        records = await reads.list_operations(
-            conn,
-            account,
-            operation_filter,
-            before_id=before,
-            limit=size + 1,
-            kind=OperationKind.EMAILS,
-        )
-        stats = await reads.operation_stats(conn, [r.id for r in records[:size]])
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    body = email_wire.EmailOperationList(
-        operations=[email_presenters.email_operation(r, stats[r.id]) for r in records[:size]],
-        pagination=wire.Pagination(next=next_token, self_=self_token),
+    records, stats = await operations.list_operations(
+        app.db, account, operation_filter, before_id=page.before, limit=page.limit,
+        shown=page.size, kind=OperationKind.EMAILS,
+    )  # fmt: skip
+    return page.answer(
+        records,
+        lambda shown, links: email_wire.EmailOperationList(
+            operations=[email_presenters.email_operation(r, stats[r.id]) for r in shown],
+            pagination=links,
+        ),
     )
-    return JSONResponse(wire.dump(body))
-
-
-async def _email_operation(app: AppState, account: str, operation_id: str) -> Any:
-    async with app.db.read() as conn:
-        record = await reads.get_operation(conn, account, operation_id)
-        if record is None or record.kind != OperationKind.EMAILS:
-            raise NotFound(f"Operation {operation_id}")
-        stats = await reads.operation_stats(conn, [operation_id])
-    return email_presenters.email_operation(record, stats[operation_id])
 
 
 @router.get("/Emails/Operations/{operationId}")
 async def fetch_email_operation(operationId: str, account: Account, app: State) -> Any:
     """Fetch an Email Operation with its stats."""
-    return JSONResponse(wire.dump(await _email_operation(app, account, operationId)))
+    record, stats = await operations.get_operation(
+        app.db, account, operationId, OperationKind.EMAILS
+    )
+    return JSONResponse(wire.dump(email_presenters.email_operation(record, stats)))
 
 
 @router.post("/Emails/Operations/{operationId}/Cancel", status_code=202)
@@ -190,10 +182,7 @@ async def cancel_emails(operationId: str, account: Account, app: State, base: Ba
     """Cancel an Email Operation (an extension, as for Messages): emails not yet handed to
     a route become CANCELED."""
     async with app.db.write() as conn:
-        record = await reads.get_operation(conn, account, operationId)
-        if record is None or record.kind != OperationKind.EMAILS:
-            raise NotFound(f"Operation {operationId}")
-        await cancel_operation(conn, operationId, now_ms())
+        await operations.cancel(conn, account, operationId, now_ms(), OperationKind.EMAILS)
     return accepted(
         operationId,
         base,

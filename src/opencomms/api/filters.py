@@ -4,7 +4,9 @@ import re
 from datetime import datetime
 
 from opencomms import ids
-from opencomms.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+# Re-exported: GET /Messages reads `filters.page_size`.
+from opencomms.api.pagination import page_size as page_size  # noqa: PLC0414
 from opencomms.clock import to_ms
 from opencomms.domain import errors
 from opencomms.domain.channels import ChannelType
@@ -79,22 +81,6 @@ class _Parser:
     def done(self) -> None:
         if self.problems:
             raise ValidationFailed(self.problems)
-
-
-def page_size(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE_SIZE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
-        raise ValidationFailed(
-            [
-                Problem(
-                    errors.INVALID_PARAMETER,
-                    f"pageSize must be an integer from 1 to {MAX_PAGE_SIZE}",
-                    "$.pageSize",
-                )
-            ]
-        )
-    return int(value)
 
 
 def _tags(parser: _Parser, value: str | None) -> dict[str, str]:

@@ -28,12 +28,14 @@ _NOT_READY = {
     "unreachable": "The database is not reachable",
     "read-only": "The database does not accept writes (read-only)",
     "disk full": "The database's disk is (nearly) full",
+    "no resources": "The database cannot take writes now",
 }
 
 
 @router.get("/readyz")
 async def readyz(app: State) -> Any:
-    """Ready to take writes: the database answers and would commit a write now.
+    """Ready to take writes: the database answers and commits a write now (on PostgreSQL
+    one that allocates disk space, so a full disk shows; store/db.write_refusal).
 
     The reason is one of a few fixed sentences; the driver's own error (hosts, paths, SQL)
     goes to the server log only, never to an anonymous caller.

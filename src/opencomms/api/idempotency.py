@@ -6,11 +6,13 @@
 - while the first request is still in flight, a 409 with `Retry-After`.
 
 Keys belong to an account. The claim is an atomic insert, so concurrent requests and API
-processes sharing a PostgreSQL database see one winner. A send records its answer in its own
-transaction (`record_in`), so its 202 and its key commit together; other POSTs record the
+processes sharing a PostgreSQL database see one winner. A send writes its answer with the
+send itself (`answer_for`, `record_in`), so its 202 and its key commit together and a crash
+between the commit and the answer replays rather than sends twice; other POSTs record the
 answer once it is sent. A 5xx answer took nothing, so it is not kept: a retry runs afresh.
 """
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -45,15 +47,33 @@ class Slot:
     recorded: bool = field(default=False)
 
 
-async def record_in(conn: AsyncConnection, request: Request, response: Response) -> None:
-    """Records `response` as the answer of the request's key, in the caller's transaction."""
+def answer_for(request: Request, response: Response) -> idempotency.Answer | None:
+    """`response` as the answer of the request's key, for the caller to write in the
+    transaction that makes it true (store/sends.write_send's `answer`); None without a key.
+    Once that transaction has committed, `answered(request)` spares the second write."""
     slot: Slot | None = getattr(request.state, "idempotency", None)
     if slot is None:
-        return
+        return None
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
     body = bytes(response.body).decode()
-    await idempotency.record(conn, slot.account, slot.key, response.status_code, headers, body)
-    slot.recorded = True
+    return idempotency.Answer(slot.account, slot.key, response.status_code, headers, body)
+
+
+def answered(request: Request) -> None:
+    """The request's answer is recorded: the middleware does not record it again. (If the
+    write fails after all, its 5xx releases the key only if nothing was recorded under it:
+    a commit whose outcome the error hid may have taken the answer, and a retry replays it.)"""
+    slot: Slot | None = getattr(request.state, "idempotency", None)
+    if slot is not None:
+        slot.recorded = True
+
+
+async def record_in(conn: AsyncConnection, request: Request, response: Response) -> None:
+    """Records `response` as the answer of the request's key, in the caller's transaction."""
+    answer = answer_for(request, response)
+    if answer is not None:
+        await idempotency.record_answer(conn, answer)
+        answered(request)
 
 
 def _key_of(scope: Scope) -> bytes | None:
@@ -67,6 +87,15 @@ def _fingerprint(scope: Scope, body: bytes) -> str:
     digest = hashlib.sha256(scope["method"].encode() + b" " + scope["path"].encode() + b"\n")
     digest.update(body)
     return digest.hexdigest()
+
+
+_HASH_ON_THREAD = 1 << 20  # bytes: hashing 19 MB takes 10-20 ms (hashlib lets go of the GIL)
+
+
+async def _fingerprint_of(scope: Scope, body: bytes) -> str:
+    if len(body) < _HASH_ON_THREAD:
+        return _fingerprint(scope, body)
+    return await asyncio.to_thread(_fingerprint, scope, body)
 
 
 class Idempotency:
@@ -90,9 +119,10 @@ class Idempotency:
             return
         body = await _read_body(receive)
         db: Database = scope["app"].state.opencomms.db
-        stored = await self._claim(db, account, text, _fingerprint(scope, body))
+        fingerprint = await _fingerprint_of(scope, body)
+        stored = await self._claim(db, account, text, fingerprint)
         if stored is not None:
-            await _answer_from(stored, _fingerprint(scope, body))(scope, receive, send)
+            await _answer_from(stored, fingerprint)(scope, receive, send)
             return
         slot = Slot(account, text)
         scope["state"]["idempotency"] = slot
@@ -125,7 +155,7 @@ class Idempotency:
         try:
             await self.app(scope, receive, capturing)
         finally:
-            if not slot.recorded:
+            if status >= 500 or not slot.recorded:
                 await self._settle(db, slot, status, headers, b"".join(chunks))
 
     async def _settle(

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from opencomms import ids
-from opencomms.api import body_check, filters, pagination, presenters, wire
+from opencomms.api import body_check, filters, json_body, pagination, presenters, wire
 from opencomms.api.deps import Account, AppState, BaseUrl, State
+from opencomms.api.idempotency import answer_for, answered
 from opencomms.api.presenters import operation_uri
 from opencomms.api.ratelimit import RECIPIENTS, RateLimited
 from opencomms.api.responses import JSONResponse
@@ -20,6 +21,7 @@ from opencomms.domain.routing import AccountSenders, SenderSpec
 from opencomms.domain.send import MAX_PROBLEMS, PreparedSend, SendCommand, prepare
 from opencomms.services.messages import message_detail
 from opencomms.store import reads, sends
+from opencomms.store.idempotency import Answer
 from opencomms.templating import budget
 
 router = APIRouter(tags=["Messages"])
@@ -27,12 +29,20 @@ router = APIRouter(tags=["Messages"])
 
 async def read_json(request: Request) -> Any:
     raw = await request.body()
+    # A large body is parsed in pieces on a thread (api/json_body.py): the event loop runs
+    # between the pieces.
+    return await off_loop(len(raw) >= json_body.SPLIT_BYTES, parse_json, raw)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
+        return json_body.loads(raw)
+    except (orjson.JSONDecodeError, json_body.Malformed) as error:
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
         ) from error
+    except json_body.TooLarge as error:
+        raise ValidationFailed([Problem(errors.INVALID_PARAMETER, f"{error}", "$")]) from error
 
 
 async def read_json_object(request: Request) -> dict[str, Any]:
@@ -66,12 +76,7 @@ _COSTLY_MARKUP = (b"{%", b"|")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise ValidationFailed(
-            [Problem(errors.MALFORMED_REQUEST, f"The body is not valid JSON: {error}", None)]
-        ) from error
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ValidationFailed(
             [Problem(errors.MALFORMED_REQUEST, "The body must be a JSON object", "$")]
@@ -103,7 +108,8 @@ def check_command(
     return prepared, problems
 
 
-async def _off_loop(costly: bool, func: Any, *args: Any) -> Any:
+async def off_loop(costly: bool, func: Any, *args: Any) -> Any:
+    """`func(*args)`, on a thread when `costly`."""
     return await asyncio.to_thread(func, *args) if costly else func(*args)
 
 
@@ -132,13 +138,32 @@ async def available_senders(app: AppState, account: str, spec: SenderSpec | None
 
 async def accept_send(request: Request, account: str, app: AppState, base: str) -> JSONResponse:
     """The whole of a send, shared by the route above and the fast path (api/fast_path.py)."""
-    raw = await request.body()
+    operation_id = ids.operation_id()
+    response = accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    # With an Idempotency-Key, its 202 commits with the send: a crash between the commit
+    # and the answer replays it on retry instead of sending again.
+    answer = answer_for(request, response)
+    await store_send(app, account, await request.body(), operation_id, answer)
+    answered(request)
+    return response
+
+
+async def store_send(
+    app: AppState,
+    account: str,
+    raw: bytes,
+    operation_id: str | None = None,
+    answer: Answer | None = None,
+) -> str:
+    """Checks a send body and writes it (with `answer` recorded under its Idempotency-Key);
+    the new operation's id. Without HTTP, so that `opencomms send` on the local database
+    takes the very path a request takes."""
     # Large or templated bodies are parsed, checked and trial-rendered on a thread: a 20 MB
     # body or 10,000 trial renders would otherwise hold the event loop for seconds.
     costly = is_costly(raw)
-    body, command, problems = await _off_loop(costly, check_body, raw)
+    body, command, problems = await off_loop(costly, check_body, raw)
     available = await available_senders(app, account, command.sender)
-    prepared, problems = await _off_loop(costly, check_command, command, available, problems)
+    prepared, problems = await off_loop(costly, check_command, command, available, problems)
     await _spend_recipients(app, account, len(prepared.recipients))
     if any(s.mps for s in available.senders):
         async with app.db.read() as conn:
@@ -147,7 +172,7 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
             full = await sends.full_senders(conn, prepared, available, validity, where)
         if full:
             raise ValidationFailed(full)
-    operation_id = ids.operation_id()
+    operation_id = operation_id or ids.operation_id()
     await sends.write_send(
         app.db,
         account_sid=account,
@@ -156,11 +181,11 @@ async def accept_send(request: Request, account: str, app: AppState, base: str) 
         content=body["content"],
         sender=body.get("from"),
         now=now_ms(),
+        answer=answer,
     )
     if app.stats is not None:
         app.stats.inserted("messages", len(prepared.recipients))
-    # With an Idempotency-Key, the middleware records this answer once it is sent.
-    return accepted(operation_id, base, f"{base}/Messages?operationId={operation_id}")
+    return operation_id
 
 
 async def _spend_recipients(app: AppState, account: str, count: int) -> None:

@@ -9,10 +9,8 @@ from opencomms.api.deps import Account, BaseUrl, State
 from opencomms.api.messages import accepted
 from opencomms.api.responses import JSONResponse
 from opencomms.clock import now_ms
-from opencomms.domain.errors import NotFound
 from opencomms.domain.records import OperationKind
 from opencomms.services import operations
-from opencomms.store import reads
 
 router = APIRouter(tags=["Messages"])
 
@@ -21,38 +19,32 @@ router = APIRouter(tags=["Messages"])
 async def list_operations(
     account: Account,
     app: State,
+    page: pagination.Paging,
     startDate: str | None = None,
     endDate: str | None = None,
     status: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List Message Operations, newest first, with stats derived from their messages."""
     operation_filter = filters.operation_filter(startDate, endDate, status)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
-    async with app.db.read() as conn:
-        records = await reads.list_operations(
-            conn, account, operation_filter, before_id=before, limit=size + 1
-        )
-        stats = await reads.operation_stats(conn, [r.id for r in records[:size]])
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    body = wire.OperationList(
-        operations=[presenters.operation(r, stats[r.id]) for r in records[:size]],
-        pagination=wire.Pagination(next=next_token, self_=self_token),
+    records, stats = await operations.list_operations(
+        app.db, account, operation_filter, before_id=page.before, limit=page.limit,
+        shown=page.size, kind=OperationKind.MESSAGES,
+    )  # fmt: skip
+    return page.answer(
+        records,
+        lambda shown, links: wire.OperationList(
+            operations=[presenters.operation(r, stats[r.id]) for r in shown], pagination=links
+        ),
     )
-    return JSONResponse(wire.dump(body))
 
 
 @router.get("/Messages/Operations/{operationId}")
 async def fetch_operation(operationId: str, account: Account, app: State) -> Any:
     """Fetch a Message Operation with its stats."""
-    async with app.db.read() as conn:
-        record = await reads.get_operation(conn, account, operationId)
-        if record is None or record.kind != OperationKind.MESSAGES:
-            raise NotFound(f"Operation {operationId}")
-        stats = await reads.operation_stats(conn, [operationId])
-    return JSONResponse(wire.dump(presenters.operation(record, stats[operationId])))
+    record, stats = await operations.get_operation(
+        app.db, account, operationId, OperationKind.MESSAGES
+    )
+    return JSONResponse(wire.dump(presenters.operation(record, stats)))
 
 
 @router.post("/Messages/Operations/{operationId}/Cancel", status_code=202)

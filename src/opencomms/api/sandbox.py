@@ -36,7 +36,7 @@ def entry(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def _position(token: str | None) -> int | None:
+def page_position(token: str | None) -> int | None:
     before = pagination.decode(token)
     if before is None:
         return None
@@ -60,8 +60,8 @@ async def list_sandbox_messages(
 ) -> Any:
     """List what the sandbox delivered, newest first (an OpenComms extension)."""
     wanted = filters.sandbox_filter(to=to, operation_id=operationId, channel=channel)
-    size = filters.page_size(pageSize)
-    before = _position(pageToken)
+    size = pagination.page_size(pageSize)
+    before = page_position(pageToken)
     async with app.db.read() as conn:
         found = await sandbox.list_deliveries(conn, account, wanted, before=before, limit=size + 1)
     positions = [str(d.position) for d in found]

@@ -59,25 +59,22 @@ def _sender_ids(items: Any, problems: list[Problem], path: str) -> list[str | No
 async def list_operations(
     account: Account,
     app: State,
+    page: pagination.Paging,
     startDate: str | None = None,
     endDate: str | None = None,
     status: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List SenderPool Operations, newest first."""
     operation_filter = filters.pool_operation_filter(startDate, endDate, status)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
     records = await sender_pools.list_operations(
-        app.db, account, operation_filter, before_id=before, limit=size + 1
+        app.db, account, operation_filter, before_id=page.before, limit=page.limit
     )
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    body = wire.SenderPoolOperationList(
-        operations=[presenters.sender_pool_operation(r) for r in records[:size]],
-        pagination=wire.Pagination(next=next_token, self_=self_token),
+    return page.answer(
+        records,
+        lambda shown, links: wire.SenderPoolOperationList(
+            operations=[presenters.sender_pool_operation(r) for r in shown], pagination=links
+        ),
     )
-    return JSONResponse(wire.dump(body))
 
 
 @router.get("/SenderPools/Operations/{operationId}")
@@ -108,25 +105,22 @@ async def create_pool(request: Request, account: Account, app: State, base: Base
 async def list_pools(
     account: Account,
     app: State,
+    page: pagination.Paging,
     startDate: str | None = None,
     endDate: str | None = None,
     operationId: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List the account's SenderPools, newest first."""
     pool_filter = filters.pool_filter(startDate, endDate, operationId)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
     records = await sender_pools.list_pools(
-        app.db, account, pool_filter, before_id=before, limit=size + 1
+        app.db, account, pool_filter, before_id=page.before, limit=page.limit
     )
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    body = wire.SenderPoolList(
-        sender_pools=[presenters.sender_pool(r) for r in records[:size]],
-        pagination=wire.Pagination(next=next_token, self_=self_token),
+    return page.answer(
+        records,
+        lambda shown, links: wire.SenderPoolList(
+            sender_pools=[presenters.sender_pool(r) for r in shown], pagination=links
+        ),
     )
-    return JSONResponse(wire.dump(body))
 
 
 @router.get("/SenderPools/{senderPoolId}")
@@ -179,21 +173,19 @@ async def list_pool_senders(
     senderPoolId: str,
     account: Account,
     app: State,
+    page: pagination.Paging,
     channel: str | None = None,
     status: str | None = None,
     startDate: str | None = None,
     endDate: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List the Senders of a SenderPool, with the spec's filters."""
     sender_filter = filters.sender_filter(channel, status, startDate, endDate)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
     records = await senders.list_senders(
-        app.db, account, sender_filter, before_id=before, limit=size + 1, pool_id=senderPoolId
-    )
-    return sender_page(before, records, size)
+        app.db, account, sender_filter, before_id=page.before, limit=page.limit,
+        pool_id=senderPoolId,
+    )  # fmt: skip
+    return sender_page(page, records)
 
 
 @router.delete("/SenderPools/{senderPoolId}/Senders/{senderId}", status_code=202)

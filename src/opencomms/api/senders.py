@@ -19,14 +19,14 @@ from opencomms.services.senders import ResolveQuery, SenderAddress
 router = APIRouter(tags=["Senders"])
 
 
-def sender_page(before: str | None, records: list[SenderRecord], size: int) -> JSONResponse:
-    """A page of senders fetched with one extra row, as every sender list answers."""
-    self_token, next_token = pagination.page(before, [r.id for r in records], size)
-    body = wire.SenderList(
-        senders=[presenters.sender(r) for r in records[:size]],
-        pagination=wire.Pagination(next=next_token, self_=self_token),
+def sender_page(page: pagination.PageRequest, records: list[SenderRecord]) -> JSONResponse:
+    """A page of senders, as every sender list answers."""
+    return page.answer(
+        records,
+        lambda shown, links: wire.SenderList(
+            senders=[presenters.sender(r) for r in shown], pagination=links
+        ),
     )
-    return JSONResponse(wire.dump(body))
 
 
 async def checked_body(
@@ -44,21 +44,18 @@ async def checked_body(
 async def list_senders(
     account: Account,
     app: State,
+    page: pagination.Paging,
     channel: str | None = None,
     status: str | None = None,
     startDate: str | None = None,
     endDate: str | None = None,
-    pageToken: str | None = None,
-    pageSize: str | None = None,
 ) -> Any:
     """List the account's Senders, with the spec's filters."""
     sender_filter = filters.sender_filter(channel, status, startDate, endDate)
-    size = filters.page_size(pageSize)
-    before = pagination.decode(pageToken)
     records = await senders.list_senders(
-        app.db, account, sender_filter, before_id=before, limit=size + 1
+        app.db, account, sender_filter, before_id=page.before, limit=page.limit
     )
-    return sender_page(before, records, size)
+    return sender_page(page, records)
 
 
 @router.post("/Senders/Search")
@@ -67,15 +64,17 @@ async def search_senders(request: Request, account: Account, app: State) -> Any:
     body, problems = await checked_body(request, "/Senders/Search", "post")
     if problems:
         raise ValidationFailed(problems)
-    before = pagination.decode(body.get("pageToken"))
-    size = int(body.get("pageSize", pagination.DEFAULT_PAGE_SIZE))  # the schema allows 5.0
+    page = pagination.PageRequest(
+        pagination.decode(body.get("pageToken")),
+        int(body.get("pageSize", pagination.DEFAULT_PAGE_SIZE)),  # the schema allows 5.0
+    )
     sender_filter = SenderFilter(
         channel=body["channel"], status=body.get("status"), address=body["address"]
     )
     records = await senders.list_senders(
-        app.db, account, sender_filter, before_id=before, limit=size + 1
+        app.db, account, sender_filter, before_id=page.before, limit=page.limit
     )
-    return sender_page(before, records, size)
+    return sender_page(page, records)
 
 
 @router.post("/Senders/Resolve")

@@ -31,6 +31,11 @@ The contract, for adapter authors (SMPP, SMTP, HTTP...):
   using no attempt) and tries the route again with a capped backoff until it takes one; their
   validity period still runs (30036 when it ends). Its `reason` is one of `ROUTE_DOWN_REASONS`:
   fixed words that `/readyz` may show anyone, never a driver's own error text.
+
+A route with a rate of its own (an SMTP route's `mps`) may also meet `SharedPacing`: dispatch
+then hands it `reserve(route, mps, count)`, which takes `count` hand-off slots (epoch ms)
+from the route's schedule that every worker process shares, so the rate holds across
+processes, not per process.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -92,6 +97,9 @@ class InboundMessage:
     external_id: str | None = None  # the route's id for it
     received_at: int | None = None  # epoch ms; None: when stored
 
+
+# Takes `count` slots (epoch ms, ascending) of the route's shared schedule paced at `mps`.
+SlotReserver = Callable[[str, float, int], Awaitable[list[int]]]
 
 # Both sinks return an awaitable that completes once the item is stored (see above).
 ReceiptSink = Callable[[Receipt], Awaitable[None]]
@@ -157,3 +165,11 @@ class Channel(Protocol):
 
     async def aclose(self) -> None:
         """Disconnects; receipts not yet pushed are found again later through `query()`."""
+
+
+@runtime_checkable
+class SharedPacing(Protocol):
+    """A channel whose own rate must hold across worker processes (see the module doc)."""
+
+    def share_pacing(self, reserve: SlotReserver) -> None:
+        """From now on, hand-off slots come from `reserve` rather than this process alone."""

@@ -14,8 +14,8 @@ from typing import Any
 from opencomms.channels.base import Channel
 from opencomms.channels.options import RouteOptions
 from opencomms.channels.sandbox import SandboxChannel
-from opencomms.channels.smpp import SmppRouteConfig, smpp_route
-from opencomms.channels.smtp import SmtpRouteConfig, smtp_channel
+from opencomms.channels.smpp.config import SmppRouteConfig
+from opencomms.channels.smtp.config import SmtpRouteConfig
 from opencomms.domain.channels import ChannelType
 
 SANDBOX = "sandbox"  # the type, and the name of the route used when none is configured
@@ -51,6 +51,20 @@ class RouteConfig:
 
 def _sandbox(name: str, options: SandboxOptions) -> Channel:
     return SandboxChannel(delay=options.delay, latency=options.latency, name=name)
+
+
+# The adapters load when a route of theirs is built, not with the registry: every process
+# reads the config models, only workers need SMPP and SMTP (with DKIM and DNS).
+def smpp_route(name: str, options: SmppRouteConfig) -> Channel:
+    from opencomms.channels.smpp.channel import smpp_route as factory
+
+    return factory(name, options)
+
+
+def smtp_channel(name: str, options: SmtpRouteConfig) -> Channel:
+    from opencomms.channels.smtp.channel import smtp_channel as factory
+
+    return factory(name, options)
 
 
 KINDS: dict[str, ChannelKind] = {

@@ -27,6 +27,7 @@ from opencomms.channels.base import (
 from opencomms.clock import now_ms
 from opencomms.domain import errors
 from opencomms.domain.channels import ChannelType
+from opencomms.domain.emails import SANDBOX_EMAIL_DOMAIN
 
 CARRIER_CONGESTION = 30017  # Twilio's code for a carrier that is temporarily overloaded
 
@@ -170,7 +171,7 @@ class SandboxChannel:
             await asyncio.sleep(self.latency)
         check_send(message.channel, message.to, message.attempt)
         if message.channel == "EMAIL":
-            external_id = f"{message.message_id}@sandbox.opencomms.local"  # a Message-ID
+            external_id = f"{message.message_id}@{SANDBOX_EMAIL_DOMAIN}"  # a Message-ID
         else:
             external_id = "SM" + uuid.uuid4().hex
         at = self._clock()

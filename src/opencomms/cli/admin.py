@@ -1,5 +1,6 @@
 """Accounts and API keys on the local database: list, and revoke at once."""
 
+from opencomms.cli.connection import quiet_logs
 from opencomms.cli.runtime import open_ready
 from opencomms.clock import rfc3339
 from opencomms.config import Settings
@@ -8,6 +9,7 @@ from opencomms.store.accounts import AccountInfo, ApiKeyInfo
 
 
 async def list_accounts(settings: Settings) -> list[AccountInfo]:
+    quiet_logs()
     db = await open_ready(settings.database_url)
     try:
         async with db.read() as conn:
@@ -17,6 +19,7 @@ async def list_accounts(settings: Settings) -> list[AccountInfo]:
 
 
 async def list_keys(settings: Settings, account_sid: str | None) -> list[ApiKeyInfo]:
+    quiet_logs()
     db = await open_ready(settings.database_url)
     try:
         async with db.read() as conn:
@@ -27,6 +30,7 @@ async def list_keys(settings: Settings, account_sid: str | None) -> list[ApiKeyI
 
 async def revoke_key(settings: Settings, key_sid: str) -> bool:
     """Deletes the key; the server checks API keys on every request, so it fails at once."""
+    quiet_logs()
     db = await open_ready(settings.database_url)
     try:
         async with db.write() as conn:

@@ -18,6 +18,7 @@ from opencomms import logs
 from opencomms.cli import admin, client_commands, render, runtime
 from opencomms.cli import events as events_cli
 from opencomms.cli import smpp as smpp_cli
+from opencomms.cli.connection import AsJson, ConfigFile, DatabaseUrl, quiet_logs
 from opencomms.clock import now_ms, rfc3339
 from opencomms.config import Settings, load_settings
 from opencomms.configfile import ConfigError, load_file
@@ -45,20 +46,6 @@ app.add_typer(smpp_cli.app, name="smpp")
 app.add_typer(events_cli.sinks_app, name="sinks")  # events: webhook sinks and replay
 app.add_typer(events_cli.events_app, name="events")
 console = Console(stderr=True)
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="OPENCOMMS_DATABASE_URL",
-        help="sqlite:///file or postgresql://... [default: sqlite:///opencomms.db]",
-    ),
-]
-ConfigFile = Annotated[
-    str | None,
-    typer.Option("--config", envvar="OPENCOMMS_CONFIG", help="The TOML config file."),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.command()
@@ -114,6 +101,7 @@ def accounts_create(
 ) -> None:
     """Create an account and print its SID and auth token (shown once)."""
     settings = _settings(config, database_url=database_url)
+    quiet_logs()
     credential = asyncio.run(runtime.create_account(settings, friendly_name))
     _print({"accountSid": credential.sid, "authToken": credential.secret}, as_json)
 
@@ -128,6 +116,7 @@ def keys_create(
 ) -> None:
     """Create an API key for an account and print its secret (shown once)."""
     settings = _settings(config, database_url=database_url)
+    quiet_logs()
     credential = asyncio.run(runtime.create_key(settings, account, friendly_name))
     if credential is None:
         console.print(f"[red]no account {account}[/red]")

@@ -1,9 +1,10 @@
 """Client commands on a running server through the SDK: messages, operations, sandbox."""
 
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, TypeVar
 
 import typer
+from rich.table import Table
 
 from opencomms.cli import render
 from opencomms.cli.connection import (
@@ -19,13 +20,42 @@ from opencomms.cli.connection import (
     out,
 )
 from opencomms.cli.send_command import finish, pairs, send
-from opencomms.client import DEFAULT_BASE_URL
+from opencomms.client import DEFAULT_BASE_URL, Client
+from opencomms.client._models import Model
 
 messages_app = typer.Typer(help="Messages on a running server.", no_args_is_help=True)
 operations_app = typer.Typer(help="Message operations on a running server.", no_args_is_help=True)
 sandbox_app = typer.Typer(
     help="The sandbox: what its phones received, and replies from them.", no_args_is_help=True
 )
+
+
+Since = Annotated[str | None, typer.Option("--since", help="RFC 3339 start date.")]
+Until = Annotated[str | None, typer.Option("--until", help="RFC 3339 end date.")]
+ChannelFilter = Annotated[str | None, typer.Option("--channel", help="SMS, RCS or WHATSAPP.")]
+OperationFilter = Annotated[str | None, typer.Option("--operation", help="An operation id.")]
+M = TypeVar("M", bound=Model)
+MAX_PAGE_SIZE = 1000  # the API's
+
+
+def _listed(
+    remote: tuple[str, str | None, str | None],
+    as_json: bool,
+    fetch: Callable[[Client], Iterable[M]],
+    table: Callable[[list[M]], Table],
+) -> None:
+    """What every list command does: fetch through the SDK, then JSON or a table."""
+    with connected(*remote) as client:
+        found = list(fetch(client))
+    if as_json:
+        render.print_json([item.to_dict() for item in found])
+    else:
+        out.print(table(found))
+
+
+def _pages(limit: int) -> dict[str, int]:
+    """Pages as large as the limit needs (at most the API's page size)."""
+    return {"limit": limit, "page_size": min(limit, MAX_PAGE_SIZE)}
 
 
 def _tags(values: Sequence[str] | None) -> dict[str, str] | None:
@@ -36,16 +66,16 @@ def _tags(values: Sequence[str] | None) -> dict[str, str] | None:
 
 @messages_app.command("list")
 def messages_list(
-    operation: Annotated[str | None, typer.Option("--operation", help="An operation id.")] = None,
+    operation: OperationFilter = None,
     status: Annotated[str | None, typer.Option("--status", help="e.g. DELIVERED, INBOUND.")] = None,
-    channel: Annotated[str | None, typer.Option("--channel", help="SMS, RCS or WHATSAPP.")] = None,
+    channel: ChannelFilter = None,
     session: Annotated[str | None, typer.Option("--session", help="A session id.")] = None,
     profile: Annotated[str | None, typer.Option("--profile", help="A profile id.")] = None,
     tag: Annotated[
         list[str] | None, typer.Option("--tag", help="key=value; all must match.")
     ] = None,
-    since: Annotated[str | None, typer.Option("--since", help="RFC 3339 start date.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="RFC 3339 end date.")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = 50,
     url: Url = DEFAULT_BASE_URL,
     account_sid: Sid = None,
@@ -53,25 +83,15 @@ def messages_list(
     as_json: AsJson = False,
 ) -> None:
     """List messages, newest first, with the API's filters."""
-    with connected(url, account_sid, auth_token) as client:
-        found = list(
-            client.iter_messages(
-                limit=limit,
-                page_size=min(limit, 1000),
-                operation_id=operation,
-                status=status,
-                channel=channel,
-                session_id=session,
-                profile=profile,
-                start_date=since,
-                end_date=until,
-                tags=_tags(tag),
-            )
-        )
-    if as_json:
-        render.print_json([m.to_dict() for m in found])
-    else:
-        out.print(render.messages_table(found))
+    _listed(
+        (url, account_sid, auth_token), as_json,
+        lambda client: client.iter_messages(
+            **_pages(limit), operation_id=operation, status=status, channel=channel,
+            session_id=session, profile=profile, start_date=since, end_date=until,
+            tags=_tags(tag),
+        ),
+        render.messages_table,
+    )  # fmt: skip
 
 
 @messages_app.command("get")
@@ -96,8 +116,8 @@ def operations_list(
     status: Annotated[
         str | None, typer.Option("--status", help="SCHEDULED, PROCESSING, COMPLETED, CANCELED.")
     ] = None,
-    since: Annotated[str | None, typer.Option("--since", help="RFC 3339 start date.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="RFC 3339 end date.")] = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = 20,
     url: Url = DEFAULT_BASE_URL,
     account_sid: Sid = None,
@@ -105,20 +125,13 @@ def operations_list(
     as_json: AsJson = False,
 ) -> None:
     """List operations, newest first, with their counts."""
-    with connected(url, account_sid, auth_token) as client:
-        found = list(
-            client.iter_operations(
-                limit=limit,
-                page_size=min(limit, 1000),
-                status=status,
-                start_date=since,
-                end_date=until,
-            )
-        )
-    if as_json:
-        render.print_json([o.to_dict() for o in found])
-    else:
-        out.print(render.operations_table(found))
+    _listed(
+        (url, account_sid, auth_token), as_json,
+        lambda client: client.iter_operations(
+            **_pages(limit), status=status, start_date=since, end_date=until
+        ),
+        render.operations_table,
+    )  # fmt: skip
 
 
 OperationId = Annotated[str, typer.Argument(help="An operation id (comms_operation_...).")]
@@ -160,8 +173,8 @@ def operations_watch(
 @sandbox_app.command("inbox")
 def sandbox_inbox(
     to: Annotated[str | None, typer.Option("--to", help="A recipient's address.")] = None,
-    operation: Annotated[str | None, typer.Option("--operation", help="An operation id.")] = None,
-    channel: Annotated[str | None, typer.Option("--channel", help="SMS, RCS or WHATSAPP.")] = None,
+    operation: OperationFilter = None,
+    channel: ChannelFilter = None,
     limit: Limit = 50,
     url: Url = DEFAULT_BASE_URL,
     account_sid: Sid = None,
@@ -169,20 +182,13 @@ def sandbox_inbox(
     as_json: AsJson = False,
 ) -> None:
     """What the sandbox delivered, newest first: the text each phone received."""
-    with connected(url, account_sid, auth_token) as client:
-        found = list(
-            client.iter_sandbox_messages(
-                limit=limit,
-                page_size=min(limit, 1000),
-                to=to,
-                operation_id=operation,
-                channel=channel,
-            )
-        )
-    if as_json:
-        render.print_json([m.to_dict() for m in found])
-    else:
-        out.print(render.sandbox_table(found))
+    _listed(
+        (url, account_sid, auth_token), as_json,
+        lambda client: client.iter_sandbox_messages(
+            **_pages(limit), to=to, operation_id=operation, channel=channel
+        ),
+        render.sandbox_table,
+    )  # fmt: skip
 
 
 @sandbox_app.command("reply")

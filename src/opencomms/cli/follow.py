@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -14,7 +15,16 @@ from rich.progress import (
 )
 
 from opencomms.cli.render import summary_counts
-from opencomms.client import Client, MessageOperation
+from opencomms.client import MessageOperation, OperationStatus
+
+# Past this long with nothing handed to a channel, no worker is likely to be running.
+IDLE_NOTICE_SECONDS = 5.0
+
+
+class OperationSource(Protocol):
+    """Where operations are read from: a server (the SDK's Client) or the local database."""
+
+    def get_operation(self, operation_id: str) -> MessageOperation: ...
 
 
 class StillRunning(Exception):
@@ -30,16 +40,25 @@ def describe(operations: Sequence[MessageOperation]) -> str:
     return " · ".join(f"{n} {status.lower()}" for status, n in counts.items()) or "waiting"
 
 
+def idle(operations: Sequence[MessageOperation]) -> bool:
+    """Due to be sent, yet not one message attempted: nothing is taking them."""
+    return all(o.status == OperationStatus.PROCESSING and o.stats.attempts == 0 for o in operations)
+
+
 def follow(
-    client: Client,
+    source: OperationSource,
     operation_ids: Sequence[str],
     console: Console,
     *,
     interval: float = 0.5,
     timeout: float | None = None,
+    idle_hint: str = "",
 ) -> list[MessageOperation]:
-    """Polls the operations until each is final; the bar counts messages in a final status."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    """Polls the operations until each is final; the bar counts messages in a final status.
+    `idle_hint` is printed once if nothing is attempted for IDLE_NOTICE_SECONDS."""
+    started = time.monotonic()
+    deadline = None if timeout is None else started + timeout
+    hinted = not idle_hint
     latest: dict[str, MessageOperation] = {}
     columns = (
         SpinnerColumn(),
@@ -53,7 +72,7 @@ def follow(
         while True:
             for operation_id in operation_ids:
                 if operation_id not in latest or not latest[operation_id].is_final:
-                    latest[operation_id] = client.get_operation(operation_id)
+                    latest[operation_id] = source.get_operation(operation_id)
             current = [latest[i] for i in operation_ids]
             progress.update(
                 task,
@@ -63,6 +82,9 @@ def follow(
             )
             if all(o.is_final for o in current):
                 return current
+            if not hinted and time.monotonic() - started >= IDLE_NOTICE_SECONDS and idle(current):
+                hinted = True
+                progress.console.print(idle_hint, style="yellow", highlight=False, soft_wrap=True)
             if deadline is not None and time.monotonic() + interval > deadline:
                 raise StillRunning(current)
             time.sleep(interval)

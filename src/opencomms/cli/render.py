@@ -3,7 +3,7 @@
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.table import Column, Table
@@ -79,15 +79,31 @@ def parties(addresses: Sequence[Address]) -> str:
     return ", ".join(party(a) for a in addresses)
 
 
+class ProblemLike(Protocol):
+    """An entry of the API's error list: the SDK's ErrorDetail, or the server's Problem."""
+
+    @property
+    def code(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def context(self) -> str | None: ...
+
+
+def problem_lines(problems: Iterable[ProblemLike]) -> list[str]:
+    """Every entry of an error list with its field, one indented line each."""
+    lines = []
+    for item in problems:
+        where = f" at {item.context}" if item.context else ""
+        lines.append(f"  {item.code}{where}: {item.message}")
+    return lines
+
+
 def error_lines(error: OpenCommsError) -> list[str]:
     """An SDK error as lines for stderr, every entry of the API's list with its field."""
     if not isinstance(error, ApiError):
         return [str(error)]
-    lines = [f"HTTP {error.status_code}"]
-    for item in error.errors:
-        where = f" at {item.context}" if item.context else ""
-        lines.append(f"  {item.code}{where}: {item.message}")
-    return lines
+    return [f"HTTP {error.status_code}", *problem_lines(error.errors)]
 
 
 def id_column(name: str) -> Column:

@@ -74,16 +74,29 @@ async def serve(settings: Settings, console: Console, *, worker: bool = True) ->
     )
     stop = asyncio.Event()
     server = GracefulServer(config, on_stop=stop.set)
-    # Startup objects live as long as the process: keep them out of every GC pass, so a
-    # 10,000-recipient request does not pay for scanning them.
-    gc.freeze()
-    task = asyncio.create_task(_work(db, settings, stop)) if worker else None
+    tune_gc()
+    task = asyncio.create_task(work_on(db, settings, stop)) if worker else None
     try:
         await server.serve()
     finally:
         stop.set()
         await _drain(task)
         await db.dispose()
+
+
+# Young-generation collections every 50,000 net allocations instead of 700: a
+# 10,000-recipient send allocates about 400,000 objects that live until its answer (its
+# body, its rows), which the default ran some 90 collections over, rescanning them each
+# time (10-15 ms of its latency). What requests allocate is almost all acyclic and freed by
+# reference counting; the rare cycle waits a little longer.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """For a serving process, once its startup is done."""
+    # Startup objects live as long as the process: keep them out of every GC pass.
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _drain(worker: "asyncio.Task[None] | None") -> None:
@@ -102,7 +115,8 @@ async def _drain(worker: "asyncio.Task[None] | None") -> None:
             await worker
 
 
-async def _work(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def work_on(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """The dispatch worker and webhook delivery on an open database, until `stop` is set."""
     from opencomms.dispatch import run_worker
 
     async with asyncio.TaskGroup() as tasks:
@@ -131,7 +145,7 @@ async def work(settings: Settings, stop: asyncio.Event) -> None:
     db = await open_ready(settings.database_url)
     try:
         await sync_senders(db, settings)
-        task = asyncio.create_task(_work(db, settings, stop))
+        task = asyncio.create_task(work_on(db, settings, stop))
         stopped = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()

@@ -1,29 +1,38 @@
 """`opencomms send`: recipients from arguments or a CSV file, then follow to the end."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from opencomms.cli import render
 from opencomms.cli.connection import (
+    EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_STILL_RUNNING,
     AsJson,
+    ConfigFile,
+    DatabaseUrl,
     Interval,
     Sid,
     Timeout,
     Token,
-    Url,
     connected,
     err,
+    fail,
     out,
+    quiet_logs,
     usage,
 )
-from opencomms.cli.follow import StillRunning, follow
+from opencomms.cli.follow import OperationSource, StillRunning, follow
+from opencomms.cli.local import AccountNotFound, LocalDatabase, WorkerStopped
 from opencomms.cli.recipients import RecipientsError, from_arguments, from_csv, parse_pairs
-from opencomms.client import DEFAULT_BASE_URL, Client, MessageOperation, Recipient
+from opencomms.client import Client, MessageOperation, Recipient
+from opencomms.client._inputs import send_body
+from opencomms.config import Settings, load_settings
+from opencomms.domain.errors import NotFound, ValidationFailed
 
 MAX_RECIPIENTS_PER_REQUEST = 10_000  # the API's limit; larger sends become several operations
 
@@ -60,17 +69,31 @@ def pairs(values: Sequence[str] | None, option: str) -> dict[str, str]:
         raise usage(str(error)) from error
 
 
+REMOTE_IDLE_HINT = (
+    "nothing has been handed to a channel yet: is the server's worker running? "
+    "(`opencomms serve` runs one unless --no-worker; `opencomms worker` runs one alone)"
+)
+LOCAL_IDLE_HINT = (
+    "nothing has been handed to a channel yet: no worker seems to be running on this "
+    "database. Start `opencomms worker` (or `opencomms serve`) to deliver these; "
+    "`opencomms send --deliver` runs one inside the command"
+)
+
+
 def finish(
-    client: Client,
+    source: OperationSource,
     operation_ids: list[str],
     *,
     interval: float,
     timeout: float | None,
     as_json: bool,
+    idle_hint: str = REMOTE_IDLE_HINT,
 ) -> list[MessageOperation]:
     """Follows to the end and prints the summary; exits 3 if the wait ran out first."""
     try:
-        operations = follow(client, operation_ids, err, interval=interval, timeout=timeout)
+        operations = follow(
+            source, operation_ids, err, interval=interval, timeout=timeout, idle_hint=idle_hint
+        )
     except StillRunning as running:
         err.print(f"[yellow]{running}[/yellow]: follow with `opencomms operations watch`")
         _print_summary(running.operations, as_json)
@@ -96,6 +119,93 @@ def _print_summary(operations: list[MessageOperation], as_json: bool) -> None:
         )
     else:
         out.print(render.summary_table(counts))
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """What is sent to every recipient, however it is sent."""
+
+    text: str
+    sender: str | None
+    schedule: str | None
+    tags: dict[str, str]
+
+    def body(self, recipients: list[Recipient]) -> dict[str, Any]:
+        """The `POST /Messages` body, as the SDK writes it."""
+        return send_body(
+            recipients, text=self.text, content=None, media=None, from_=self.sender,
+            send_at=self.schedule, tags=self.tags or None,
+        )  # fmt: skip
+
+    def through(self, client: Client, recipients: list[Recipient]) -> str:
+        accepted = client.send_messages(
+            recipients, text=self.text, from_=self.sender, send_at=self.schedule,
+            tags=self.tags or None,
+        )  # fmt: skip
+        return accepted.operation_id
+
+
+def _submit(
+    recipients: list[Recipient], submit: Callable[[list[Recipient]], str], as_json: bool
+) -> list[str]:
+    """Sends in requests of at most the API's limit; each operation id printed as it comes."""
+    operation_ids = []
+    for start in range(0, len(recipients), MAX_RECIPIENTS_PER_REQUEST):
+        operation_ids.append(submit(recipients[start : start + MAX_RECIPIENTS_PER_REQUEST]))
+        if not as_json:
+            out.print(operation_ids[-1], highlight=False)
+    return operation_ids
+
+
+@dataclass(frozen=True)
+class Watching:
+    """Whether and how the command follows what it sent."""
+
+    wait: bool
+    interval: float
+    timeout: float | None
+    as_json: bool
+
+    def conclude(
+        self, source: OperationSource, operation_ids: list[str], idle_hint: str = REMOTE_IDLE_HINT
+    ) -> None:
+        if self.wait:
+            finish(
+                source, operation_ids, interval=self.interval, timeout=self.timeout,
+                as_json=self.as_json, idle_hint=idle_hint,
+            )  # fmt: skip
+        elif self.as_json:
+            render.print_json({"operationIds": operation_ids})
+
+
+def send_locally(
+    recipients: list[Recipient],
+    request: SendRequest,
+    settings: Settings,
+    account_sid: str | None,
+    watching: Watching,
+    *,
+    deliver: bool,
+) -> None:
+    """The send written to the configured database as `POST /Messages` writes it."""
+    quiet_logs()
+    try:
+        with LocalDatabase(settings) as local:
+            local.use_account(account_sid)
+            operation_ids = _submit(
+                recipients, lambda chunk: local.send(request.body(chunk)), watching.as_json
+            )
+            if deliver:
+                local.deliver()
+            watching.conclude(local, operation_ids, "" if deliver else LOCAL_IDLE_HINT)
+    except AccountNotFound as missing:
+        raise usage(str(missing)) from missing
+    except ValidationFailed as failed:
+        fail("\n".join(["refused:", *render.problem_lines(failed.problems)]))
+        raise typer.Exit(EXIT_ERROR) from failed
+    except (NotFound, WorkerStopped) as error:
+        fail(str(error))
+        raise typer.Exit(EXIT_ERROR) from error
 
 
 def send(
@@ -138,31 +248,46 @@ def send(
             show_default="wait unless scheduled",
         ),
     ] = None,
+    deliver: Annotated[
+        bool,
+        typer.Option(
+            "--deliver",
+            help="Without --url: run a dispatch worker inside this command until every "
+            "message is final (when no `opencomms serve` or `worker` runs on the database).",
+        ),
+    ] = False,
     interval: Interval = 0.5,
     timeout: Timeout = None,
-    url: Url = DEFAULT_BASE_URL,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="OPENCOMMS_URL",
+            help="Send through this server; without it, on the local database (--database-url).",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
     account_sid: Sid = None,
     auth_token: Token = None,
     as_json: AsJson = False,
 ) -> None:
-    """Send a message to recipients, then follow it until every message is final."""
+    """Send a message to recipients, then follow it until every message is final.
+
+    With --url (or OPENCOMMS_URL) it goes through that server; without, straight into the
+    configured database, checked exactly as the API checks it."""
     recipients = _recipients(numbers or [], csv_file, channel, pairs(variable, "--var"))
-    body_text = _text(text, template)
-    tags = pairs(tag, "--tag")
+    request = SendRequest(
+        text=_text(text, template), sender=sender, schedule=schedule, tags=pairs(tag, "--tag")
+    )
+    waiting = deliver or (wait if wait is not None else schedule is None)
+    watching = Watching(waiting, interval, timeout, as_json)
+    if url is None:
+        settings = load_settings(config_file=config, database_url=database_url)
+        send_locally(recipients, request, settings, account_sid, watching, deliver=deliver)
+        return
+    if deliver:
+        raise usage("--deliver is for sends on the local database: leave out --url")
     with connected(url, account_sid, auth_token) as client:
-        operation_ids = []
-        for start in range(0, len(recipients), MAX_RECIPIENTS_PER_REQUEST):
-            accepted = client.send_messages(
-                recipients[start : start + MAX_RECIPIENTS_PER_REQUEST],
-                text=body_text,
-                from_=sender,
-                send_at=schedule,
-                tags=tags or None,
-            )
-            operation_ids.append(accepted.operation_id)
-            if not as_json:
-                out.print(accepted.operation_id, highlight=False)
-        if wait if wait is not None else schedule is None:
-            finish(client, operation_ids, interval=interval, timeout=timeout, as_json=as_json)
-        elif as_json:
-            render.print_json({"operationIds": operation_ids})
+        operation_ids = _submit(recipients, lambda chunk: request.through(client, chunk), as_json)
+        watching.conclude(client, operation_ids)

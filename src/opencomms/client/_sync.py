@@ -1,7 +1,6 @@
 """`Client`: the API over blocking HTTP."""
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -10,9 +9,9 @@ from typing import Any, TypeVar, Unpack
 import httpx
 
 from opencomms.client import _calls as calls
+from opencomms.client import _core as core
 from opencomms.client._calls import Call
-from opencomms.client._config import USER_AGENT, ClientConfig
-from opencomms.client._errors import WaitTimeout
+from opencomms.client._config import ClientConfig
 from opencomms.client._inputs import RecipientLike, SenderLike, send_body
 from opencomms.client._models import (
     Accepted,
@@ -22,13 +21,7 @@ from opencomms.client._models import (
     Page,
     SandboxMessage,
 )
-from opencomms.client._retry import (
-    RetryPolicy,
-    delay_after_error,
-    delay_after_response,
-    log_retry,
-    translate,
-)
+from opencomms.client._retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -57,12 +50,7 @@ class Client:
         self.retry = retry or RetryPolicy()
         self._sleep: Callable[[float], None] = time.sleep
         self._http = httpx.Client(
-            base_url=config.api_url,
-            auth=(config.username, config.password),
-            timeout=timeout,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT, **(headers or {})},
-            follow_redirects=False,
+            transport=transport, **core.http_options(config, timeout, headers)
         )
 
     def __enter__(self) -> "Client":
@@ -80,45 +68,25 @@ class Client:
         self._http.close()
 
     def _call(self, call: Call[T]) -> T:
-        retry = 0
+        exchange = core.Exchange(self.retry, call)
         while True:
-            retry += 1
             try:
-                response = self._http.request(
-                    call.method,
-                    call.path,
-                    params=call.params or None,
-                    json=call.json,
-                    headers=call.headers,
-                )
+                response = self._http.request(**exchange.request())
             except httpx.HTTPError as error:
-                delay = delay_after_error(self.retry, call, error, retry)
-                if delay is None:
-                    raise translate(error, call) from error
-                log_retry(call, delay, type(error).__name__)
+                delay = exchange.failed(error)
             else:
-                delay = delay_after_response(self.retry, call, response, retry)
-                if delay is None:
-                    calls.raise_for_status(response, call.expect)
-                    return call.read(response)
-                log_retry(call, delay, f"HTTP {response.status_code}")
+                answered = exchange.answered(response)
+                if answered is None:
+                    return exchange.result(response)
+                delay = answered
             self._sleep(delay)
 
     def _paginate(
-        self, first: Callable[[str | None], Call[Page[T]]], limit: int | None
+        self, page_call: Callable[[str | None], Call[Page[T]]], limit: int | None
     ) -> Iterator[T]:
-        token: str | None = None
-        count = 0
-        while True:
-            page = self._call(first(token))
-            for item in page.items:
-                if limit is not None and count >= limit:
-                    return
-                count += 1
-                yield item
-            if page.next_page_token is None or not page.items:
-                return
-            token = page.next_page_token
+        pager = core.Pager(page_call, limit)
+        while (call := pager.next_call()) is not None:
+            yield from pager.take(self._call(call))
 
     # Messages
 
@@ -138,7 +106,7 @@ class Client:
         body = send_body(
             to, text=text, content=content, media=media, from_=from_, send_at=send_at, tags=tags
         )
-        return self._call(calls.send(body, idempotency_key or str(uuid.uuid4())))
+        return self._call(calls.send(body, core.idempotency_key(idempotency_key)))
 
     def list_messages(self, **args: Unpack[calls.MessageListArgs]) -> Page[MessageSummary]:
         """One page of messages, newest first."""
@@ -173,20 +141,18 @@ class Client:
 
     def cancel_operation(self, operation_id: str) -> Accepted:
         """Cancel what of the operation no channel has taken yet."""
-        return self._call(calls.cancel(operation_id, str(uuid.uuid4())))
+        return self._call(calls.cancel(operation_id, core.idempotency_key(None)))
 
     def watch_operation(
         self, operation_id: str, *, interval: float = 0.5, timeout: float | None = None
     ) -> Iterator[MessageOperation]:
         """The operation as it progresses, fetched every `interval` s, ending once it is final."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        watch = core.Watch(operation_id, interval, timeout)
         while True:
             operation = self.get_operation(operation_id)
             yield operation
-            if operation.is_final:
+            if watch.over(operation):
                 return
-            if deadline is not None and time.monotonic() + interval > deadline:
-                raise WaitTimeout(f"operation {operation_id} is still {operation.status}")
             self._sleep(interval)
 
     def wait_for_operation(
@@ -231,6 +197,6 @@ class Client:
             to=to,
             text=text,
             channel=channel,
-            idempotency_key=idempotency_key or str(uuid.uuid4()),
+            idempotency_key=core.idempotency_key(idempotency_key),
         )
         return self._call(call)

@@ -36,6 +36,7 @@ from opencomms.channels import (
     Receipt,
     RouteUnavailable,
     SendResult,
+    SharedPacing,
     TransientDeliveryError,
 )
 from opencomms.clock import now_ms
@@ -49,9 +50,12 @@ from opencomms.dispatch.render import RenderError
 from opencomms.dispatch.routes import RouteBoard
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
+from opencomms.domain.emails import addressed
 from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
-from opencomms.store import inbound, leases, operation_status, opt_outs, pacing, queue, receipts
+from opencomms.domain.transitions import StatusChanges
+from opencomms.store import changes as status_changes
+from opencomms.store import inbound, leases, opt_outs, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite, Reschedule
@@ -130,8 +134,15 @@ class Dispatcher:
 
     async def __aenter__(self) -> "Dispatcher":
         for channel in self._distinct_channels():
+            if isinstance(channel, SharedPacing):  # a route's own rate, across processes
+                channel.share_pacing(self._reserve_slots)
             await channel.open(self._on_receipt, self._on_inbound)
         return self
+
+    async def _reserve_slots(self, route: str, mps: float, count: int) -> list[int]:
+        # Real time, not self._clock: the channel sleeps until the slots in real time.
+        async with self.db.write() as conn:
+            return await pacing.reserve_slots(conn, pacing.route_key(route), mps, count, now_ms())
 
     async def __aexit__(
         self,
@@ -292,7 +303,8 @@ class Dispatcher:
         )
         writes = [outcomes.refused(c, GiveUp(errors.POISON_MESSAGE, message)) for c in claims]
         async with self.db.write() as conn:
-            failed = await queue.write_messages(conn, writes, now)
+            changes = StatusChanges()
+            failed = await queue.write_messages(conn, writes, now, changes)
             await queue.fail_stale_attempts(
                 conn,
                 failed,
@@ -300,8 +312,7 @@ class Dispatcher:
                 outcomes.OUTCOME_UNKNOWN_MESSAGE,
                 now,
             )
-            touched = {c.operation_id for c in claims if c.id in failed}
-            await operation_status.refresh(conn, touched, now)
+            await status_changes.settle(conn, changes, now)
 
     # -- costly renders ----------------------------------------------------------------------
 
@@ -440,7 +451,8 @@ class Dispatcher:
                 rendered = plan.content.render_each([claim.variables])[0]
             if isinstance(rendered, RenderError):
                 return GiveUp(rendered.code, rendered.message)
-            content, body = dumps(rendered), rendered
+            body = addressed(rendered, claim.recipient)  # an email's To display name
+            content = dumps(body)
         to = targets[step.to_index]
         number = claim.attempt_count + 1
         sender = step.sender
@@ -476,8 +488,11 @@ class Dispatcher:
             refused = await self._opted_out(conn, pending)
             if await leases.release(conn, held):
                 await queue.notify(conn)
-            owned = await queue.start_handoffs(conn, [p.handoff() for p in pending], now)
-            failed = await queue.write_messages(conn, refusals, now)
+            changes = StatusChanges()
+            statuses = {c.id: c.status for c in claims}
+            handoffs = [p.handoff() for p in pending]
+            owned = await queue.start_handoffs(conn, handoffs, now, changes, statuses)
+            failed = await queue.write_messages(conn, refusals, now, changes)
             await leases.reset_stalled(conn, {c.id for c in claims if c.stalled_claims} & failed)
             # Only a message tried before can have an attempt left in flight by a dead worker.
             retried = {c.id for c in claims if c.attempt_count} & (owned | failed)
@@ -491,10 +506,8 @@ class Dispatcher:
             if stale:
                 log.warning("%d attempts left in flight by a lost worker marked FAILED", stale)
             started = [p.attempt(p.claim.slot or now) for p in pending if p.claim.id in owned]
-            await queue.insert_attempts(conn, started, now)
-            moved = {c.id for c in claims if c.status == MessageStatus.SCHEDULED} & owned
-            touched = {c.operation_id for c in claims if c.id in failed or c.id in moved}
-            await operation_status.refresh(conn, touched, now)
+            await queue.insert_attempts(conn, started, now, changes)
+            await status_changes.settle(conn, changes, now)
         return owned, refused
 
     async def _opted_out(self, conn: Any, pending: list[Pending]) -> dict[str, DeliveryError]:
@@ -588,7 +601,11 @@ class Dispatcher:
         sent = [i for r in results if isinstance(r, SendResult) for i in (r.external_id, *r.parts)]
         back = [
             leases.Unstart(
-                p.claim.id, p.claim.lease_token, p.number, self._within_validity(p.claim, r.next_at)
+                p.claim.id,
+                p.claim.lease_token,
+                p.number,
+                self._within_validity(p.claim, r.next_at),
+                p.claim.operation_id,
             )
             for p, r in zip(ready, results, strict=True)
             if isinstance(r, NotHandedOff)
@@ -614,8 +631,13 @@ class Dispatcher:
         with self.receipts.take(sent) as in_hand:
             writes = self._outcomes(ready, results, in_hand, now)
             async with self.db.write() as conn:
-                await leases.unstart(conn, back, now)
-                hit = await queue.write_messages(conn, [m for m, _ in writes], now)
+                changes = StatusChanges()
+                for operation_id in await leases.unstart(conn, back, now):
+                    changes.started(operation_id, -1)  # its attempt row is gone
+                downstream = {m.id: a.external_id for m, a in writes}
+                hit = await queue.write_messages(
+                    conn, [m for m, _ in writes], now, changes, downstream
+                )
                 stalled = {p.claim.id for p in ready if p.claim.stalled_claims}
                 await leases.reset_stalled(conn, stalled & hit)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
@@ -624,11 +646,10 @@ class Dispatcher:
                 await queue.insert_parts(conn, _parts(ready, results, hit))
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
-                touched = await self.tracker.apply(conn, early, now)
-                touched |= {p.claim.operation_id for p in ready if p.claim.id in hit}
+                await self.tracker.apply(conn, early, now, changes)
                 if back:
                     await queue.notify(conn)  # given back: due now for another worker
-                await operation_status.refresh(conn, touched, now)
+                await status_changes.settle(conn, changes, now)
 
     def _outcomes(
         self,

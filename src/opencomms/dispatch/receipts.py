@@ -4,7 +4,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opencomms.channels import Receipt
 from opencomms.domain.status import MessageStatus, may_move
@@ -57,18 +57,39 @@ def fold(
     return plan
 
 
-def _fold_attempt(target: ReceiptTarget, received: list[ReceiptRow]) -> AttemptWrite | None:
-    status, last = target.attempt_status, None
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """Where receipts (oldest first) take a status: the last forward step, the receipt that
+    made it, and the statuses passed before it."""
+
+    status: str
+    last: ReceiptRow
+    via: tuple[str, ...]
+
+
+def advance(status: str, received: list[ReceiptRow]) -> Folded | None:
+    """The one fold of receipts into a status, forward only; None if none moves it."""
+    walked: list[str] = []
+    last = None
     for row in received:
         if _forward(status, row.status):
             status, last = row.status, row
+            walked.append(status)
     if last is None:
         return None
+    return Folded(status, last, tuple(walked[:-1]))
+
+
+def _fold_attempt(target: ReceiptTarget, received: list[ReceiptRow]) -> AttemptWrite | None:
+    folded = advance(target.attempt_status, received)
+    if folded is None:
+        return None
+    last = folded.last
     return AttemptWrite(
         target.message_id,
         target.number,
         target.attempt_status,
-        status,
+        folded.status,
         None,
         last.error_code,
         last.error_message,
@@ -78,21 +99,20 @@ def _fold_attempt(target: ReceiptTarget, received: list[ReceiptRow]) -> AttemptW
 def _fold_message(
     target: ReceiptTarget, received: list[ReceiptRow], now: int, recheck_ms: int
 ) -> ReceiptWrite | None:
-    status, last = target.message_status, None
-    for row in received:
-        if _forward(status, row.status):
-            status, last = row.status, row
-    if last is None:
+    folded = advance(target.message_status, received)
+    if folded is None:
         return None
+    last = folded.last
     # Not final (DELIVERED before READ): keep a due time so a lost READ is asked for later.
     next_at = None if last.final else now + recheck_ms
     return ReceiptWrite(
         target.message_id,
         target.message_status,
-        status,
+        folded.status,
         last.error_code,
         last.error_message,
         next_at,
+        folded.via,
     )
 
 
@@ -105,21 +125,20 @@ def settle(
 ) -> tuple[MessageWrite, AttemptWrite]:
     """A hand-off whose receipts arrived before its result was written (a fast channel, or
     an SMSC whose receipt overtakes its response): one write of the folded outcome. The
-    attempt and its message are both SENT here, so they fold alike."""
-    status, last = message.status, None
-    for row in received:
-        if _forward(status, row.status):
-            status, last = row.status, row
-    if last is None:
+    attempt and its message are both SENT here, so they fold alike; the message's write
+    says it passed SENT on the way (its events include message.sent)."""
+    folded = advance(message.status, received)
+    if folded is None:
         return message, attempt
+    status, last = folded.status, folded.last
     next_at = None if last.final else now + recheck_ms
     code, why = last.error_code, last.error_message
-    m, a = message, attempt
+    via = (message.status, *folded.via)
     return (
-        MessageWrite(
-            m.id, m.token, m.expect, status, next_at, code, why, m.route_index, m.channel, m.sender
+        replace(
+            message, status=status, next_at=next_at, error_code=code, error_message=why, via=via
         ),
-        AttemptWrite(a.message_id, a.number, a.expect, status, a.external_id, code, why),
+        replace(attempt, status=status, error_code=code, error_message=why),
     )
 
 

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.channels import Channel, Handoff, Receipt
 from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
-from opencomms.store import operation_status, queue, receipts
+from opencomms.domain.transitions import StatusChanges
+from opencomms.store import changes as status_changes
+from opencomms.store import queue, receipts
 from opencomms.store.db import Database
 from opencomms.store.queue import Claim
 from opencomms.store.receipts import ReceiptRow
@@ -41,15 +43,18 @@ class ReceiptTracker:
                 return 0
             now = self.clock()
             async with self.db.write() as conn:
-                touched = await self.apply(conn, taken, now)
-                await operation_status.refresh(conn, touched, now)
+                changes = StatusChanges()
+                await self.apply(conn, taken, now, changes)
+                await status_changes.settle(conn, changes, now)
         return len(taken)
 
-    async def apply(self, conn: AsyncConnection, rows: list[ReceiptRow], now: int) -> set[str]:
+    async def apply(
+        self, conn: AsyncConnection, rows: list[ReceiptRow], now: int, changes: StatusChanges
+    ) -> None:
         """Applies receipts in the caller's transaction, keeping the unmatched ones for later;
-        returns the operations whose messages moved."""
+        the messages they moved go into `changes`."""
         if not rows:
-            return set()
+            return
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
         unknown = {r.external_id for r in rows} - targets.keys()
         if unknown and (primary := await queue.primary_ids(conn, unknown)):
@@ -60,8 +65,8 @@ class ReceiptTracker:
         await receipts.keep_unmatched(conn, unmatched, now)
         plan = fold(rows, targets, now, self.recheck_ms)
         await queue.write_attempts(conn, plan.attempts, now)
-        moved = await receipts.write_receipt_statuses(conn, plan.messages, now)
-        return {t.operation_id for t in targets.values() if t.message_id in moved}
+        downstream = {t.message_id: t.external_id for t in targets.values() if t.is_current}
+        await receipts.write_receipt_statuses(conn, plan.messages, now, changes, downstream)
 
     async def check_overdue(self, claims: list[Claim]) -> None:
         """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
@@ -80,10 +85,11 @@ class ReceiptTracker:
         external_ids = [h.external_id for handoffs in by_route.values() for h in handoffs]
         with self.buffer.take(external_ids) as pushed:
             async with self.db.write() as conn:
+                changes = StatusChanges()
                 waiting = await receipts.take_unmatched(conn, external_ids)
-                touched = await self.apply(conn, waiting + pushed + answers, now)
+                await self.apply(conn, waiting + pushed + answers, now, changes)
                 await queue.reschedule(conn, [self._recheck(c, now) for c in claims])
-                await operation_status.refresh(conn, touched, now)
+                await status_changes.settle(conn, changes, now)
 
     async def _ask(self, by_route: dict[str, list[Handoff]]) -> list[Receipt]:
         """Asks each route about its own hand-offs."""

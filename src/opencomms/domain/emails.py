@@ -29,8 +29,11 @@ from opencomms.domain.send import (
     _schedule,
 )
 from opencomms.domain.senders import SenderRecord, SenderStatus
+from opencomms.templating import CompiledTemplate, TemplateError
 
 MAX_RECIPIENTS = 10_000
+# The sandbox names its email hand-offs `<emailId>@` this: the Message-ID it would have written.
+SANDBOX_EMAIL_DOMAIN = "sandbox.opencomms.local"
 EMAIL = ChannelType.EMAIL.value
 EMAIL_ADDRESS = AddressChannel.EMAIL.value
 
@@ -198,6 +201,37 @@ def _check_attachments(content: dict[str, Any], problems: _Problems) -> None:
             seen.add(cid)
 
 
+POOL_NAME_LENGTH = (2, 64)  # the spec's minLength and maxLength of ipPoolName
+
+
+def _check_rendered_pool(
+    recipients: Sequence[EmailRecipient], template: CompiledTemplate, problems: _Problems
+) -> None:
+    """The spec's length bounds hold for the pool name each recipient's email is sent with,
+    not only for the template (which the schema checked): one problem names the first
+    recipient whose name is out of bounds and how many are."""
+    low, high = POOL_NAME_LENGTH
+    bad: list[tuple[int, int]] = []
+    for index, item in enumerate(recipients):
+        if item.skip:
+            continue
+        try:
+            length = len(template.render(item.variables))
+        except TemplateError:
+            continue  # a missing variable: reported for this recipient already
+        if not low <= length <= high:
+            bad.append((index, length))
+    if bad:
+        index, length = bad[0]
+        more = f" ({len(bad)} recipients in all)" if len(bad) > 1 else ""
+        problems.add(
+            errors.INVALID_PARAMETER,
+            f"Recipient {index}: ipPoolName renders to a length of {length}, not {low} to"
+            f" {high}{more}",
+            "$.ipPoolName",
+        )
+
+
 def templated(content: dict[str, Any]) -> dict[str, Any]:
     """The parts of the content Liquid personalizes: every text field but attachment data."""
     out = {key: content[key] for key in CONTENT_KEYS if key in content}
@@ -229,11 +263,15 @@ def prepare_emails(
         list(command.recipients), templated(command.content), None, command.tags, command.send_at
     )
     personalizer = _Personalizer(generic, problems)
+    pool: list[tuple[str, CompiledTemplate]] = []
     if command.ip_pool_name is not None:
         pool = _compile_all([("$.ipPoolName", command.ip_pool_name)], problems)
-        personalizer.content += [(p, t) for p, t in pool if not t.is_static]
+        pool = [(p, t) for p, t in pool if not t.is_static]
+        personalizer.content += pool
     send_at, per_recipient = _schedule(generic, now, problems)
     tags = _check_recipients(generic, personalizer, problems)
+    if pool:
+        _check_rendered_pool(command.recipients, pool[0][1], problems)
     if command.sender is None:
         raise errors.ValidationFailed(problems.items)  # the caller holds why `from` failed
     problems.raise_if_any()
@@ -265,3 +303,14 @@ def stored_content(command: SendEmailsCommand) -> dict[str, Any]:
 def _literal(text: str) -> str:
     """Text Liquid renders as is (a display name is not a template)."""
     return "{% raw %}" + text + "{% endraw %}" if "{" in text else text
+
+
+def addressed(content: dict[str, Any], recipient: dict[str, Any]) -> dict[str, Any]:
+    """An email's rendered content with its recipient's display name as `to`, which the
+    EMAIL channels write into the To header. The name is the stored recipient's, not a
+    template, so it is added after rendering; content without a named recipient (every
+    message, an email to a bare address) is returned as is."""
+    name = recipient.get("name")
+    if not name or "address" not in recipient:
+        return content
+    return {**content, "to": {"address": recipient["address"], "name": str(name)}}

@@ -1,6 +1,9 @@
 """CloudEvents 1.0 JSON envelopes for status transitions."""
 
+from collections.abc import Sequence
 from typing import Any
+
+from orjson import dumps
 
 from opencomms.clock import rfc3339
 from opencomms.domain.transitions import MessageTransition, OperationTransition
@@ -42,19 +45,35 @@ def _party(value: dict[str, Any] | None, channel: str | None) -> dict[str, Any] 
     }
 
 
-def message_data(t: MessageTransition, sequence: int) -> dict[str, Any]:
+def message_data(
+    t: MessageTransition, sequence: int, status: str | None = None, final: bool = True
+) -> dict[str, Any]:
+    """`status`: the step described (a status passed on the way to `t.to_status` carries
+    no error: the error belongs to where the message ended)."""
     return {
         "operation_id": t.operation_id,
         "message_id": t.message_id,
         "account_sid": t.account_sid,
-        "status": t.to_status,
+        "status": status or t.to_status,
         "attempt": t.attempt,
         "downstream_id": t.downstream_id,
-        "error_code": t.error_code,
-        "error_message": t.error_message,
+        "error_code": t.error_code if final else None,
+        "error_message": t.error_message if final else None,
         "from": _party(t.sender, t.channel),
         "to": _party(t.recipient, t.channel),
         "tags": dict(t.tags),
+        "sequence": sequence,
+    }
+
+
+def inbound_data(t: MessageTransition, sequence: int) -> dict[str, Any]:
+    """An INBOUND message: `from` is the phone that wrote, `to` our sender."""
+    return {
+        "message_id": t.message_id,
+        "account_sid": t.account_sid,
+        "from": _party(t.sender, None),
+        "to": _party(t.recipient, None),
+        "content": dict(t.content or {}),
         "sequence": sequence,
     }
 
@@ -80,3 +99,78 @@ def test_event(event_id: str, sink_sid: str, now: int) -> dict[str, Any]:
         "datacontenttype": "application/json",
         "data": {"test_id": event_id, "sink_sid": sink_sid},
     }
+
+
+def _head(event_id: str, kind: EventType, source: str, subject: str, time: str) -> str:
+    """The envelope as JSON text up to `"data":` (ids and types need no escaping: checked)."""
+    return (
+        f'{{"specversion":"{SPEC_VERSION}","id":"{event_id}","type":"{kind.type}",'
+        f'"source":{source},"subject":{subject},"time":"{time}",'
+        f'"datacontenttype":"application/json","dataschema":"{schema_path(kind.schema_id)}",'
+        '"data":'
+    )
+
+
+def message_texts(
+    t: MessageTransition,
+    steps: Sequence[tuple[EventType, int, str]],
+    event_ids: Sequence[str],
+    time: str,
+) -> list[str]:
+    """The JSON text of a message transition's events, one per (type, sequence, status)
+    step: the same as `dumps(envelope(..., message_data(...)))`, written as text with the
+    parts every step shares serialized once (the outbox's cost is mostly this, per event)."""
+    subject = dumps(t.message_id).decode()
+    source = dumps(f"/v1/Messages/{t.message_id}").decode()
+    ids_part = dumps(
+        {"operation_id": t.operation_id, "message_id": t.message_id, "account_sid": t.account_sid}
+    ).decode()[:-1]
+    parties = dumps(
+        {
+            "from": _party(t.sender, t.channel),
+            "to": _party(t.recipient, t.channel),
+            "tags": t.tags,
+        }
+    ).decode()[1:-1]
+    downstream = dumps(t.downstream_id).decode()
+    error = dumps([t.error_code, t.error_message]).decode()[1:-1].split(",", 1)
+    texts = []
+    for (kind, seq, status), event_id in zip(steps, event_ids, strict=True):
+        code, why = error if status == t.to_status else ("null", "null")
+        texts.append(
+            f'{_head(event_id, kind, source, subject, time)}{ids_part},"status":"{status}",'
+            f'"attempt":{int(t.attempt)},"downstream_id":{downstream},"error_code":{code},'
+            f'"error_message":{why},{parties},"sequence":{seq}}}}}'
+        )
+    return texts
+
+
+def party_text(value: dict[str, Any] | None, channel: str | None) -> str:
+    return dumps(_party(value, channel)).decode()
+
+
+# Positions in store/sends.MESSAGE_COLUMNS (tests/events/test_envelope.py checks them).
+_ID, _ACCOUNT, _OPERATION, _TAGS, _CODE, _WHY = 0, 1, 2, 8, 13, 14
+
+
+def accepted_text(
+    event_id: str,
+    kind: EventType,
+    seq: int,
+    row: Sequence[Any],
+    sender: str,
+    recipient: str,
+    time: str,
+) -> str:
+    """A message's first event, from its accept-time row: `message_texts`' text for a
+    transition from nothing to the row's status (attempt 0, no downstream id yet)."""
+    message_id = row[_ID]
+    source, subject = f'"/v1/Messages/{message_id}"', f'"{message_id}"'
+    code, why = dumps([row[_CODE], row[_WHY]]).decode()[1:-1].split(",", 1)
+    return (
+        f"{_head(event_id, kind, source, subject, time)}"
+        f'{{"operation_id":"{row[_OPERATION]}","message_id":"{message_id}",'
+        f'"account_sid":"{row[_ACCOUNT]}","status":"{row[4]}","attempt":0,'
+        f'"downstream_id":null,"error_code":{code},"error_message":{why},'
+        f'"from":{sender},"to":{recipient},"tags":{row[_TAGS]},"sequence":{seq}}}}}'
+    )

@@ -13,9 +13,16 @@ from opencomms.domain.send import MAX_TEXT
 from opencomms.domain.senders import SenderRecord
 from opencomms.domain.sessions import INBOUND, bare_number, session_id
 from opencomms.store import inbound, reads, senders
-from opencomms.store.sandbox import Delivery, SandboxFilter, clear, list_deliveries
+from opencomms.store.sandbox import (
+    EMAILS,
+    Delivery,
+    SandboxFilter,
+    clear,
+    list_deliveries,
+)
 
 __all__ = [
+    "EMAILS",
     "Delivery",
     "Reply",
     "SandboxFilter",

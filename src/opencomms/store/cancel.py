@@ -4,7 +4,9 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.status import NOT_HANDED_OFF, MessageStatus
-from opencomms.store import operation_status
+from opencomms.domain.transitions import StatusChanges
+from opencomms.store import changes as status_changes
+from opencomms.store import queue
 from opencomms.store.tables import attempts, messages
 
 
@@ -40,22 +42,28 @@ async def cancel_operation(
             )
         )
     )
-    result = await conn.execute(
-        update(messages)
-        .where(
-            messages.c.operation_id == operation_id,
-            messages.c.status.in_(not_handed_off),
-            ~in_flight,
-            *only,
+    changes = StatusChanges()
+    for status in not_handed_off:  # one write per status: each row's transition is known
+        stmt = (
+            update(messages)
+            .where(
+                messages.c.operation_id == operation_id,
+                messages.c.status == status,
+                ~in_flight,
+                *only,
+            )
+            .values(
+                status=MessageStatus.CANCELED,
+                lease_token=messages.c.lease_token + 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+            .returning(*(messages.c[name] for name in queue.CONTEXT_COLUMNS))
         )
-        .values(
-            status=MessageStatus.CANCELED,
-            lease_token=messages.c.lease_token + 1,
-            lease_owner=None,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            updated_at=now,
-        )
-    )
-    await operation_status.refresh(conn, {operation_id}, now)
-    return int(result.rowcount)
+        returned = list(await conn.execute(stmt))
+        move = queue.Move(status, MessageStatus.CANCELED)
+        changes.add(queue.transitions(returned, {row[0]: move for row in returned}))
+    await status_changes.settle(conn, changes, now)
+    return len(changes.messages)

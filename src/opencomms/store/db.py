@@ -13,6 +13,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from opencomms.store.direct import DirectReader, PostgresReader, SqliteReader
 from opencomms.store.group_commit import GroupCommitter, Job
 
 _READ_ONLY = "opencomms_read_only"
@@ -49,6 +50,8 @@ class Database:
     _write_turn: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     # SQLite files: writes that may share a transaction (store/group_commit.py).
     _group: GroupCommitter | None = field(default=None, repr=False)
+    # Constant-SQL reads straight to the driver (store/direct.py); None for :memory:.
+    direct: DirectReader | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +90,8 @@ class Database:
     async def dispose(self) -> None:
         if self._group is not None:
             await self._group.aclose()
+        if self.direct is not None:
+            await self.direct.aclose()
         await self.engine.dispose()
 
 
@@ -107,12 +112,17 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
         _configure_sqlite(engine)
         turn = asyncio.Lock()
         path = make_url(full_url).database
-        group = GroupCommitter(Path(path), turn) if path and path != ":memory:" else None
-        return Database(engine=engine, dialect=dialect, _write_turn=turn, _group=group)
+        on_disk = bool(path and path != ":memory:")
+        group = GroupCommitter(Path(path), turn) if path and on_disk else None
+        reader = SqliteReader(Path(path)) if path and on_disk else None
+        return Database(
+            engine=engine, dialect=dialect, _write_turn=turn, _group=group, direct=reader
+        )
     engine = create_async_engine(
         full_url, pool_size=pool_size or 20, max_overflow=0, hide_parameters=True
     )
-    return Database(engine=engine, dialect=dialect)
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return Database(engine=engine, dialect=dialect, direct=PostgresReader(dsn))
 
 
 # SQLite errors after which a connection must not go back to the pool: one opened while the
@@ -151,13 +161,16 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 async def write_refusal(db: Database) -> str | None:
-    """Why the database would refuse a write now, or None when it takes writes.
+    """Why the database would refuse a write now, or None when it takes writes: one of
+    "unreachable", "read-only", "disk full", "no resources" (/readyz words them)."""
+    if db.is_sqlite:
+        return await _sqlite_refusal(db)
+    return await _postgresql_refusal(db)
 
-    A write is started and rolled back, so nothing is left behind: on SQLite BEGIN IMMEDIATE
-    takes the write lock (refused on a read-only file); on PostgreSQL an UPDATE that matches
-    nothing is still refused by a read-only server or transaction. A full disk only shows at
-    commit, so for SQLite the free space beside the file is checked too.
-    """
+
+async def _sqlite_refusal(db: Database) -> str | None:
+    """BEGIN IMMEDIATE takes the write lock (refused on a read-only file) and is rolled
+    back; a full disk only shows at commit, so the free space beside the file is checked."""
     try:
         async with db.engine.connect() as conn, conn.begin() as transaction:
             await conn.execute(text("UPDATE accounts SET sid = sid WHERE 1 = 0"))
@@ -167,6 +180,59 @@ async def write_refusal(db: Database) -> str | None:
     folder = _sqlite_folder(db)
     if folder is not None and shutil.disk_usage(folder).free < MIN_FREE_BYTES:
         return "disk full"
+    return None
+
+
+# A committed write that must allocate disk space: TRUNCATE gives the table a new, empty
+# file and the INSERT extends it, which a full disk refuses (53100). Updating a row in
+# place would not notice: the new version fits the page the old one is in. A read-only
+# server (a standby) or session refuses the TRUNCATE (25006).
+_PG_PROBE = (
+    "SET LOCAL lock_timeout = '2s'",  # two probes at once: the second waits, briefly
+    "TRUNCATE readiness_probe",
+    "INSERT INTO readiness_probe (id, checked_at) VALUES (1, 0)",
+)
+
+
+async def _postgresql_refusal(db: Database) -> str | None:
+    try:
+        async with db.engine.connect() as conn:
+            try:
+                async with conn.begin():
+                    for statement in _PG_PROBE:
+                        await conn.exec_driver_sql(statement)
+            except Exception as error:
+                refusal = _pg_refusal_of(error)
+                if refusal == "read-only" and not conn.invalidated:
+                    # A session made read-only stays so: let the pool open a new one.
+                    await conn.invalidate()
+                return refusal
+    except Exception as error:  # no connection at all
+        return _pg_refusal_of(error)
+    return None
+
+
+def _pg_refusal_of(error: BaseException) -> str:
+    state = sqlstate(error)
+    if state is None or state.startswith(("08", "57P")):  # no connection, shutting down
+        return "unreachable"
+    if state == "25006":  # read_only_sql_transaction
+        return "read-only"
+    if state == "53100":  # disk_full
+        return "disk full"
+    return "no resources"  # 53xxx, and any other refusal of the write
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error, through SQLAlchemy's and the adapter's wrappers."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
     return None
 
 

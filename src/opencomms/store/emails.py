@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from opencomms import ids
 from opencomms.domain.records import MessageFilter, MessageRecord, OperationKind
 from opencomms.domain.send import PreparedSend
+from opencomms.events import outbox
 from opencomms.store import queue, reads, sends
 from opencomms.store.cancel import cancel_operation
 from opencomms.store.codec import dumps, loads
-from opencomms.store.tables import messages, operations
+from opencomms.store.tables import COUNTER_COLUMNS, messages, operations
 
 _MESSAGE_ID_START = len(ids.MESSAGE_PREFIX)
 
@@ -51,10 +52,15 @@ async def insert_emails(
             created_at=now,
             updated_at=now,
             kind=OperationKind.EMAILS,
+            **dict(zip(COUNTER_COLUMNS, sends.operation_counts(prepared), strict=True)),
         )
     )
-    rows = sends.message_records(account_sid, operation_id, prepared, now)
-    await sends._bulk_insert(conn, _as_emails(rows))
+    rows = list(_as_emails(sends.message_records(account_sid, operation_id, prepared, now)))
+    await sends._bulk_insert(conn, iter(rows))
+    status = sends.operation_status(prepared)
+    await outbox.store(
+        conn, sends.accepted_events((operation_id, account_sid, status), rows, now), now
+    )
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits
 
 

@@ -6,7 +6,9 @@ the send path records it in the transaction of the send itself, so a 202 and its
 together or not at all.
 """
 
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, select, update
@@ -101,6 +103,45 @@ async def record(
         .where(keys.c.account_sid == account, keys.c.key == key)
         .values(status=status, headers=orjson.dumps(headers).decode(), body=body)
     )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request's answer, to record under its key in the very transaction (or statement)
+    of the write it answers: store/sends.write_send takes one, so a crash between the
+    commit and the answer leaves a key that replays, not one that sends again."""
+
+    account: str
+    key: str
+    status: int
+    headers: list[tuple[str, str]]
+    body: str
+
+    def params(self) -> tuple[Any, ...]:
+        """In the order of SQLITE_RECORD and pg_record_cte's placeholders."""
+        headers = orjson.dumps(self.headers).decode()
+        return (self.status, headers, self.body, self.account, self.key)
+
+
+async def record_answer(conn: AsyncConnection, answer: Answer) -> None:
+    await record(conn, answer.account, answer.key, answer.status, answer.headers, answer.body)
+
+
+_SET = "SET status = {}, headers = {}, body = {} WHERE account_sid = {} AND key = {}"
+SQLITE_RECORD = f"UPDATE {keys.name} " + _SET.format(*"?????")
+
+
+def record_sqlite(conn: sqlite3.Connection, answer: Answer) -> None:
+    """`record_answer` on a raw connection (the SQLite group commit's)."""
+    conn.execute(SQLITE_RECORD, answer.params())
+
+
+def pg_record_cte(first: int) -> str:
+    """`record_answer` as a CTE for a one-statement write whose Answer.params are bound
+    from `$first` on (a data-modifying CTE runs whether or not it is referenced)."""
+    marks = [f"${n}" for n in range(first, first + 5)]
+    marks[0] += "::integer"
+    return f"answer AS (UPDATE {keys.name} " + _SET.format(*marks) + ")"
 
 
 async def release(conn: AsyncConnection, account: str, key: str) -> None:

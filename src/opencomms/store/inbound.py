@@ -17,6 +17,8 @@ from opencomms.domain.channels import AddressChannel, ChannelType
 from opencomms.domain.records import MessageRecord
 from opencomms.domain.senders import SenderRecord, SenderStatus
 from opencomms.domain.sessions import INBOUND
+from opencomms.domain.transitions import MessageTransition, StatusChanges
+from opencomms.store import changes as status_changes
 from opencomms.store import opt_outs
 from opencomms.store.codec import dumps
 from opencomms.store.senders import record_of
@@ -87,6 +89,18 @@ async def receive(conn: AsyncConnection, inbound: Inbound, now: int) -> MessageR
             session_id=session,
         )
     )
+    received = MessageTransition(
+        message_id,
+        NO_OPERATION,
+        sender.account_sid,
+        None,
+        INBOUND,
+        channel=sender.channel.value,
+        sender=remote,
+        recipient=to,
+        content=inbound.content,
+    )
+    await status_changes.settle(conn, StatusChanges([received]), now)  # inbound-received
     change = sessions.keyword(str(inbound.content.get("text", "")))
     if change is not None:
         consent, word = change

@@ -30,6 +30,7 @@ class Unstart:
     token: int
     number: int  # the attempt that was about to start
     next_at: int  # due again then (its pacing slot, if any, is given up)
+    operation_id: str  # not written: tells the caller whose attempt counter goes down
 
 
 _UNSTART_COLUMNS = (
@@ -40,9 +41,10 @@ _UNSTART_COLUMNS = (
 )
 
 
-async def unstart(conn: AsyncConnection, rows: Sequence[Unstart], now: int) -> set[str]:
+async def unstart(conn: AsyncConnection, rows: Sequence[Unstart], now: int) -> list[str]:
     """Started, never handed over: the in-flight attempt row is removed and the attempt
-    count put back; returns the ids let through."""
+    count put back; returns the operation of each one let through (one per attempt row
+    removed, for the operation's attempt counter)."""
     sql = (
         "UPDATE messages SET attempt_count = v.number - 1, next_attempt_at = v.next_at,"
         " paced_at = NULL, lease_owner = NULL, lease_expires_at = NULL,"
@@ -59,7 +61,7 @@ async def unstart(conn: AsyncConnection, rows: Sequence[Unstart], now: int) -> s
             f" FROM {source} WHERE attempts.message_id = v.id AND attempts.number = v.number)"
         )
         await conn.execute(text(delete), {"rows": dumps(gone)})
-    return hit
+    return [r.operation_id for r in gone]
 
 
 async def reset_stalled(conn: AsyncConnection, message_ids: Iterable[str]) -> None:

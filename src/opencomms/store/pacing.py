@@ -1,4 +1,5 @@
-"""Per-sender pacing in the claim transaction (the schedule itself: domain/pacing.py).
+"""Per-sender pacing in the claim transaction (the schedule itself: domain/pacing.py), and
+the slots of routes with a rate of their own (an SMTP route's `mps`).
 
 The `sender_pacing` row of each paced sender is read under a row lock (PostgreSQL; SQLite
 holds the write lock already) in the transaction that claims its messages, so every worker
@@ -49,6 +50,31 @@ class Rates:
             for sender_id in stale:
                 self._known[sender_id] = (rates.get(sender_id, 0.0), now + self.ttl_ms)
         return {s: self._known[s][0] for s in sender_ids if self._known[s][0] > 0}
+
+
+ROUTE_KEY_PREFIX = "route:"  # a route's own schedule shares the table with senders'
+
+
+def route_key(route: str) -> str:
+    """The `sender_pacing` key of a route's own rate (sender ids never start `route:`)."""
+    return (ROUTE_KEY_PREFIX + route)[:64]
+
+
+async def reserve_slots(
+    conn: AsyncConnection, key: str, mps: float, count: int, now: int
+) -> list[int]:
+    """Takes the next `count` slots (epoch ms) of the schedule `key`, as a claim takes a
+    paced sender's: each `max(next_slot, now)`, one interval after the one before. The row
+    is locked (PostgreSQL) or written under the write lock (SQLite) until the transaction
+    ends, so two processes never take the same slot."""
+    schedule = (await _schedules(conn, {key: mps}))[key]
+    slots = [schedule.place(None, now, 0).slot for _ in range(count)]
+    await conn.execute(
+        update(sender_pacing)
+        .where(sender_pacing.c.sender_id == key)
+        .values(next_slot=schedule.next_slot)
+    )
+    return slots
 
 
 async def _schedules(conn: AsyncConnection, mps: dict[str, float]) -> dict[str, Schedule]:

@@ -11,7 +11,7 @@ array parameter that the database unfolds into a table (`json_each` on SQLite,
 `jsonb_to_recordset` on PostgreSQL), and RETURNING tells which rows the fence let through.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.status import MessageStatus
+from opencomms.domain.transitions import MessageTransition, StatusChanges
 from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import attempt_parts, attempts, messages, operations
 
@@ -54,6 +55,7 @@ class Claim:
     valid_from: int  # the validity period runs from the send time (scheduled) or creation
     stalled_claims: int = 0  # claims that found the lease before this one lapsed, not released
     slot: int | None = None  # the pacing slot (epoch ms) its hand-off must wait for
+    tags: str = "{}"  # JSON, for the events of its status changes
 
 
 async def claim(
@@ -108,14 +110,37 @@ async def claim(
                 )
             ),
             func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),
+            messages.c.tags,
             messages.c.stalled_claims,
         )
     )
     rows = (await conn.execute(stmt)).all()  # one fetch, positional: 1,000 rows per batch
-    return [
-        Claim(id_, op, account, status, loads(to), loads(variables) or {}, *rest)
-        for (id_, op, account, status, to, variables, *rest) in rows
-    ]
+    claims = []
+    for id_, op, account, status, to, variables, *rest, valid_from, tags, stalled in rows:
+        content, channel, sender, plan, route_index, attempts, token, sender_id, paced = rest
+        claims.append(
+            Claim(
+                id_,
+                op,
+                account,
+                status,
+                loads(to),
+                loads(variables) or {},
+                content,
+                channel,
+                sender,
+                plan,
+                route_index,
+                attempts,
+                token,
+                sender_id,
+                paced,
+                valid_from,
+                stalled,
+                tags=tags,
+            )
+        )
+    return claims
 
 
 def _rows_source(dialect: str, columns: Sequence[tuple[str, str]]) -> str:
@@ -135,12 +160,106 @@ async def update_from(
     **params: Any,
 ) -> set[str]:
     """Runs an UPDATE ... FROM {rows} ... RETURNING id over a batch; returns the ids hit."""
+    return {row[0] for row in await update_returning(conn, sql, columns, rows, **params)}
+
+
+async def update_returning(
+    conn: AsyncConnection,
+    sql: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Any],
+    **params: Any,
+) -> list[Any]:
+    """Runs an UPDATE ... FROM {rows} ... RETURNING ... over a batch; returns the rows."""
     if not rows:
-        return set()
+        return []
     source = _rows_source(conn.dialect.name, columns)
     data = dumps(list(rows))  # orjson writes dataclasses as objects, natively and fast
     result = await conn.execute(text(sql.format(rows=source)), {"rows": data, **params})
-    return {row[0] for row in result}
+    return list(result)
+
+
+# What a fenced write returns about each message it moved, for its transition.
+CONTEXT_COLUMNS = (
+    "id", "operation_id", "account_sid", "attempt_count", "channel", "sender", "recipient", "tags",
+)  # fmt: skip
+RETURNING_CONTEXT = " RETURNING " + ", ".join(f"messages.{name}" for name in CONTEXT_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A status move a write asked for (the write's own row says where to and why)."""
+
+    from_status: str
+    to_status: str
+    error_code: int | None = None
+    error_message: str | None = None
+    via: tuple[str, ...] = ()
+
+
+class _Tags:
+    """Parses tags JSON once per distinct text (a send's messages mostly share theirs)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[str, str]] = {}
+
+    def __call__(self, raw: str | None) -> dict[str, str]:
+        if not raw or raw == "{}":
+            return {}
+        found = self._seen.get(raw)
+        if found is None:
+            found = self._seen[raw] = loads(raw) or {}
+        return found
+
+
+def transitions(
+    returned: Iterable[Any],
+    moves: Mapping[str, Move],
+    downstream: Mapping[str, str | None] | None = None,
+) -> list[MessageTransition]:
+    """The transitions of the rows a write RETURNING_CONTEXT let through."""
+    tags = _Tags()
+    found = []
+    for id_, op, account, attempt, channel, sender, recipient, raw_tags in returned:
+        move = moves[id_]
+        if move.from_status == move.to_status:
+            continue
+        found.append(
+            MessageTransition(
+                id_,
+                op,
+                account,
+                move.from_status,
+                move.to_status,
+                attempt,
+                move.error_code,
+                move.error_message,
+                downstream.get(id_) if downstream else None,
+                channel,
+                loads(sender),
+                loads(recipient),
+                tags(raw_tags),
+                move.via,
+            )
+        )
+    return found
+
+
+async def write_returning(
+    conn: AsyncConnection,
+    sql: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Any],
+    moves: Mapping[str, Move],
+    changes: StatusChanges,
+    downstream: Mapping[str, str | None] | None = None,
+    **params: Any,
+) -> set[str]:
+    """A fenced status write (`sql` ending in RETURNING_CONTEXT); adds the transitions of
+    the messages it moved to `changes` and returns their ids."""
+    returned = await update_returning(conn, sql, columns, rows, **params)
+    changes.add(transitions(returned, moves, downstream))
+    return {row[0] for row in returned}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +288,30 @@ _HANDOFF_COLUMNS = (
 )
 
 
-async def start_handoffs(conn: AsyncConnection, rows: Sequence[Handoff], now: int) -> set[str]:
+async def start_handoffs(
+    conn: AsyncConnection,
+    rows: Sequence[Handoff],
+    now: int,
+    changes: StatusChanges,
+    statuses: Mapping[str, str] | None = None,
+) -> set[str]:
     """Records the route, rendered content and attempt count of messages about to be handed
     off, and moves SCHEDULED ones to QUEUED; returns the ids still leased and not handed off
-    (a cancel or a takeover bumped the token of the rest)."""
+    (a cancel or a takeover bumped the token of the rest). `statuses`: what each claim saw
+    (the fence guarantees it is still so), for the transitions added to `changes`."""
     sql = (
         "UPDATE messages SET status = 'QUEUED', attempt_count = v.number,"
         " route_index = v.route_index, channel = v.channel, sender = v.sender,"
         " content = v.content, session_id = v.session_id, paced_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
-        " AND messages.status IN ('SCHEDULED', 'QUEUED') RETURNING messages.id"
+        " AND messages.status IN ('SCHEDULED', 'QUEUED')"
     )
-    return await update_from(conn, sql, _HANDOFF_COLUMNS, rows, now=now)
+    known = statuses or {}
+    queued = MessageStatus.QUEUED.value
+    moves = {r.id: Move(known.get(r.id, queued), queued) for r in rows}
+    return await write_returning(
+        conn, sql + RETURNING_CONTEXT, _HANDOFF_COLUMNS, rows, moves, changes, now=now
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +340,18 @@ _NEW_ATTEMPT_COLUMNS = (
 )
 
 
-async def insert_attempts(conn: AsyncConnection, rows: Sequence[NewAttempt], now: int) -> None:
-    """Attempt rows in status QUEUED: in flight from now until the channel answers."""
+async def insert_attempts(
+    conn: AsyncConnection,
+    rows: Sequence[NewAttempt],
+    now: int,
+    changes: StatusChanges,
+) -> None:
+    """Attempt rows in status QUEUED: in flight from now until the channel answers (counted
+    into `changes` for the operations' attempt counters)."""
     if not rows:
         return
+    for row in rows:
+        changes.started(row.operation_id)
     names = ", ".join(name for name, _ in _NEW_ATTEMPT_COLUMNS)
     source = _rows_source(conn.dialect.name, _NEW_ATTEMPT_COLUMNS)
     sql = (
@@ -252,6 +391,10 @@ class MessageWrite:
     channel: str | None
     sender: str | None  # JSON
     sender_id: str | None = None  # set when fallback moves on to another sender
+    via: tuple[str, ...] = ()  # statuses passed on the way (receipts folded in: SENT)
+
+    def move(self) -> Move:
+        return Move(self.expect, self.status, self.error_code, self.error_message, self.via)
 
 
 _WRITE_COLUMNS = (
@@ -269,8 +412,15 @@ _WRITE_COLUMNS = (
 )
 
 
-async def write_messages(conn: AsyncConnection, rows: Sequence[MessageWrite], now: int) -> set[str]:
-    """Fenced status writes of claimed messages; returns the ids the fence let through."""
+async def write_messages(
+    conn: AsyncConnection,
+    rows: Sequence[MessageWrite],
+    now: int,
+    changes: StatusChanges,
+    downstream: Mapping[str, str | None] | None = None,
+) -> set[str]:
+    """Fenced status writes of claimed messages; returns the ids the fence let through and
+    adds their transitions to `changes` (`downstream`: each hand-off's channel id)."""
     sql = (
         "UPDATE messages SET status = v.status, next_attempt_at = v.next_at,"
         " error_code = v.error_code, error_message = v.error_message,"
@@ -278,9 +428,12 @@ async def write_messages(conn: AsyncConnection, rows: Sequence[MessageWrite], no
         " sender_id = COALESCE(v.sender_id, messages.sender_id), paced_at = NULL,"
         " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
-        " AND messages.status = v.expect RETURNING messages.id"
+        " AND messages.status = v.expect"
     )
-    return await update_from(conn, sql, _WRITE_COLUMNS, rows, now=now)
+    moves = {r.id: r.move() for r in rows}
+    return await write_returning(
+        conn, sql + RETURNING_CONTEXT, _WRITE_COLUMNS, rows, moves, changes, downstream, now=now
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from opencomms.domain.records import (
     OperationRecord,
     OperationStats,
 )
+from opencomms.store import operation_status
 from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import attempts, messages, operations
 
@@ -186,7 +187,8 @@ async def list_operations(
 
 
 def stats_queries(operation_ids: list[str]) -> tuple[Select[Any], Select[Any]]:
-    """Messages by status and attempts, per operation: what operation stats aggregate."""
+    """Messages by status and attempts, per operation: what the stats counters count
+    (store/operation_status.aggregate_stats checks them against it)."""
     counts = (
         select(messages.c.operation_id, messages.c.status, messages.c.unaddressable, func.count())
         .where(messages.c.operation_id.in_(operation_ids))
@@ -203,29 +205,9 @@ def stats_queries(operation_ids: list[str]) -> tuple[Select[Any], Select[Any]]:
 async def operation_stats(
     conn: AsyncConnection, operation_ids: list[str]
 ) -> dict[str, OperationStats]:
-    """Stats for several operations with two aggregate queries."""
-    if not operation_ids:
-        return {}
-    counts, tries = stats_queries(operation_ids)
-    by_op: dict[str, dict[str, int]] = {op: {} for op in operation_ids}
-    unaddressable = dict.fromkeys(operation_ids, 0)
-    for op, status, is_unaddressable, count in await conn.execute(counts):
-        if is_unaddressable:
-            unaddressable[op] += count
-        else:
-            by_op[op][status] = by_op[op].get(status, 0) + count
-    attempt_counts = {op: count for op, count in await conn.execute(tries)}
-    result = {}
-    for op in operation_ids:
-        total = sum(by_op[op].values()) + unaddressable[op]
-        result[op] = OperationStats(
-            total=total,
-            recipients=total,
-            attempts=attempt_counts.get(op, 0),
-            unaddressable=unaddressable[op],
-            by_status=by_op[op],
-        )
-    return result
+    """Stats for several operations: their counters, read from the operations rows alone
+    (store/operation_status.py keeps them with the statuses they count)."""
+    return await operation_status.operation_stats(conn, operation_ids)
 
 
 async def find_by_external_id(

@@ -1,14 +1,15 @@
 """Delivery receipts in the store: the attempts they are about, the status moves they make,
 and the receipts that came before their attempt was known (kept until it is)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from opencomms.domain.transitions import StatusChanges
 from opencomms.store.codec import loads
-from opencomms.store.queue import update_from
+from opencomms.store.queue import RETURNING_CONTEXT, Move, write_returning
 from opencomms.store.tables import attempts, messages, receipts
 
 
@@ -110,19 +111,27 @@ class ReceiptWrite:
     error_code: int | None
     error_message: str | None
     next_at: int | None
+    via: tuple[str, ...] = ()  # statuses passed on the way (DELIVERED before READ)
+
+    def move(self) -> Move:
+        return Move(self.expect, self.status, self.error_code, self.error_message, self.via)
 
 
 async def write_receipt_statuses(
-    conn: AsyncConnection, rows: Sequence[ReceiptWrite], now: int
+    conn: AsyncConnection,
+    rows: Sequence[ReceiptWrite],
+    now: int,
+    changes: StatusChanges,
+    downstream: Mapping[str, str | None] | None = None,
 ) -> set[str]:
     """Moves messages forward on receipts; a message whose status changed meanwhile is left
-    alone (status only moves forward, and whoever changed it got there first)."""
+    alone (status only moves forward, and whoever changed it got there first). Returns the
+    ids moved and adds their transitions to `changes`."""
     sql = (
         "UPDATE messages SET status = v.status, error_code = v.error_code,"
         " error_message = v.error_message, next_attempt_at = v.next_at,"
         " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.status = v.expect"
-        " RETURNING messages.id"
     )
     columns = (
         ("id", "text"),
@@ -132,7 +141,10 @@ async def write_receipt_statuses(
         ("error_message", "text"),
         ("next_at", "int"),
     )
-    return await update_from(conn, sql, columns, rows, now=now)
+    moves = {r.id: r.move() for r in rows}
+    return await write_returning(
+        conn, sql + RETURNING_CONTEXT, columns, rows, moves, changes, downstream, now=now
+    )
 
 
 async def keep_unmatched(conn: AsyncConnection, rows: Sequence[ReceiptRow], now: int) -> None:

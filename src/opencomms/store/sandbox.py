@@ -3,6 +3,10 @@
 Nothing is copied when the sandbox takes a message: an attempt row with the sandbox's
 identifier plus the message's rendered content already say who got what, so dispatch pays
 nothing for the inbox. A clear is one row in `sandbox_clears` that hides what came before it.
+
+Two inboxes share this: the Messages' (hand-offs the sandbox named `SM…`) and the Emails'
+(hand-offs it named with a Message-ID `<emailId>@sandbox.opencomms.local`); a clear of one
+leaves the other alone.
 """
 
 from dataclasses import dataclass
@@ -13,12 +17,15 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from opencomms.domain.emails import SANDBOX_EMAIL_DOMAIN
 from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import attempts, messages, sandbox_clears
 
 # The sandbox names its hand-offs like Twilio's message SIDs ("SM" + 32 hex digits); the
 # attempts of other routes carry their own channel's ids.
 SANDBOX_ID_PREFIX = "SM"
+MESSAGES = "MESSAGES"
+EMAILS = "EMAILS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,7 @@ class SandboxFilter:
     to: str | None = None
     operation_id: str | None = None
     channel: str | None = None
+    email_id: str | None = None  # the Emails inbox: the deliveries of one email
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +66,25 @@ def _from_address(dialect: str) -> ColumnElement[Any]:
     return func.json_extract(attempts.c.sender, literal("$.address"))
 
 
-def _visible(account_sid: str, f: SandboxFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _taken_by_sandbox(kind: str) -> ColumnElement[bool]:
+    """The attempts the sandbox took for this inbox, by the identifier it gave them."""
+    if kind == EMAILS:
+        return and_(
+            attempts.c.channel == "EMAIL",
+            attempts.c.external_id.endswith("@" + SANDBOX_EMAIL_DOMAIN, autoescape=True),
+        )
+    return attempts.c.external_id.like(SANDBOX_ID_PREFIX + "%")
+
+
+def _visible(
+    account_sid: str, f: SandboxFilter, dialect: str, kind: str
+) -> list[ColumnElement[bool]]:
     to = _to_address(dialect)
     cleared = exists(
         select(sandbox_clears.c.id).where(
             sandbox_clears.c.account_sid == account_sid,
             attempts.c.id <= sandbox_clears.c.up_to_attempt,
+            or_(sandbox_clears.c.kind.is_(None), sandbox_clears.c.kind == kind),
             or_(sandbox_clears.c.to_address.is_(None), sandbox_clears.c.to_address == to),
             or_(
                 sandbox_clears.c.operation_id.is_(None),
@@ -73,7 +94,7 @@ def _visible(account_sid: str, f: SandboxFilter, dialect: str) -> list[ColumnEle
     )
     where: list[ColumnElement[bool]] = [
         attempts.c.account_sid == account_sid,
-        attempts.c.external_id.like(SANDBOX_ID_PREFIX + "%"),
+        _taken_by_sandbox(kind),
         ~cleared,
     ]
     if f.to is not None:
@@ -86,15 +107,17 @@ def _visible(account_sid: str, f: SandboxFilter, dialect: str) -> list[ColumnEle
         where.append(attempts.c.operation_id == f.operation_id)
     if f.channel is not None:
         where.append(attempts.c.channel == f.channel)
+    if f.email_id is not None:
+        where.append(attempts.c.message_id == f.email_id)
     return where
 
 
 def _query(
-    dialect: str, account_sid: str, f: SandboxFilter, before: int | None, limit: int
+    dialect: str, account_sid: str, f: SandboxFilter, before: int | None, limit: int, kind: str
 ) -> Select[Any]:
     """The page is cut from the attempt rows first (newest first down their primary key),
     and only its rows are joined to their messages for the content."""
-    where = _visible(account_sid, f, dialect)
+    where = _visible(account_sid, f, dialect, kind)
     if before is not None:
         where.append(attempts.c.id < before)
     page = (
@@ -128,9 +151,10 @@ async def list_deliveries(
     *,
     before: int | None,
     limit: int,
+    kind: str = MESSAGES,
 ) -> list[Delivery]:
     """Newest first; `before` is the keyset position (an attempt row id)."""
-    query = _query(conn.dialect.name, account_sid, f, before, limit)
+    query = _query(conn.dialect.name, account_sid, f, before, limit, kind)
     return [
         Delivery(
             position=int(row.id),
@@ -155,8 +179,10 @@ async def clear(
     to: str | None,
     operation_id: str | None,
     now: int,
+    kind: str = MESSAGES,
 ) -> None:
-    """Hides every delivery made so far (to one address, of one operation, or all)."""
+    """Hides every delivery of this inbox made so far (to one address, of one operation,
+    or all)."""
     up_to = (await conn.execute(select(func.max(attempts.c.id)))).scalar_one_or_none()
     if up_to is None:
         return
@@ -167,5 +193,6 @@ async def clear(
             operation_id=operation_id,
             up_to_attempt=up_to,
             created_at=now,
+            kind=kind,
         )
     )

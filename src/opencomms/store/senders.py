@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.channels import ChannelType
@@ -33,6 +33,10 @@ async def sync_declared(conn: AsyncConnection, declared: Sequence[SenderRecord],
     """Makes the table match the declaration: new senders inserted, changed ones updated
     (keeping their id and creation time), senders no longer declared DEACTIVATED."""
     existing = {r.id: r for r in map(record_of, (await conn.execute(select(senders))).all())}
+    # Set-based: one INSERT and one UPDATE statement for all, however many accounts there
+    # are (every account's defaults are synced at each start).
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for sender in declared:
         values = {
             "account_sid": sender.account_sid,
@@ -46,13 +50,14 @@ async def sync_declared(conn: AsyncConnection, declared: Sequence[SenderRecord],
         }
         old = existing.pop(sender.id, None)
         if old is None:
-            await conn.execute(
-                senders.insert().values(id=sender.id, created_at=now, updated_at=now, **values)
-            )
+            inserts.append({"id": sender.id, "created_at": now, "updated_at": now, **values})
         elif _changed(old, sender):
-            await conn.execute(
-                update(senders).where(senders.c.id == sender.id).values(updated_at=now, **values)
-            )
+            updates.append({"sender_id": sender.id, "updated_at": now, **values})
+    if inserts:
+        await conn.execute(senders.insert(), inserts)
+    if updates:
+        changed = update(senders).where(senders.c.id == bindparam("sender_id"))
+        await conn.execute(changed, updates)
     gone = [r.id for r in existing.values() if r.status == SenderStatus.ACTIVATED]
     if gone:
         await conn.execute(

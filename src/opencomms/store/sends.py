@@ -16,10 +16,13 @@ from opencomms.domain.pacing import backlog_seconds
 from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
-from opencomms.store import queue, sender_pools, senders
+from opencomms.events import outbox
+from opencomms.events.outbox import NewEvent
+from opencomms.store import changes, idempotency, queue, sender_pools, senders
 from opencomms.store.codec import dumps
 from opencomms.store.db import Database
-from opencomms.store.tables import messages, operations
+from opencomms.store.operation_status import initial_counts
+from opencomms.store.tables import COUNTER_COLUMNS, events, messages, operations
 
 
 async def account_senders(
@@ -82,17 +85,26 @@ async def full_senders(
 
 
 class _MemoJson:
-    """Serializes values shared by many rows (the same tags dict, sender or plan) once."""
+    """Serializes values shared by many rows (the same tags dict, sender or plan) once.
+
+    Consecutive rows nearly always share the very same object (one tags dict, one plan for
+    a whole send), so the last value is checked by identity before the memo is consulted.
+    """
 
     def __init__(self) -> None:
         self._done: dict[int, tuple[object, str]] = {}
+        self._last: object = None
+        self._last_text = ""
 
     def __call__(self, value: dict[str, str] | Sender | Plan) -> str:
+        if value is self._last:
+            return self._last_text
         cached = self._done.get(id(value))
         if cached is None:
             data = value if isinstance(value, dict) else value.as_json()
             # Keep the object alive beside its text so its id cannot be reused meanwhile.
             cached = self._done[id(value)] = (value, dumps(data))
+        self._last, self._last_text = value, cached[1]
         return cached[1]
 
 
@@ -124,7 +136,7 @@ def message_records(
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Tuples in MESSAGE_COLUMNS order, one per message, in chunks of CHUNK."""
     message_ids = ids.ulids(len(prepared.recipients))
-    as_json = _MemoJson()
+    tags_json, sender_json, plan_json = _MemoJson(), _MemoJson(), _MemoJson()
     unreachable = prepared.requested_sender
     records: list[tuple[Any, ...]] = []
     columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
@@ -149,11 +161,11 @@ def message_records(
                 dumps(recipient.as_json()),
                 dumps(variables) if variables else None,
                 recipient.profile_id,
-                as_json(tags),
+                tags_json(tags),
                 send_at,
                 code is not None,
                 sender.channel,
-                as_json(sender),
+                sender_json(sender),
                 code,
                 why,
                 due,
@@ -161,7 +173,7 @@ def message_records(
                 0,
                 now,
                 now,
-                as_json(plan) if plan is not None else None,
+                plan_json(plan) if plan is not None else None,
                 sender.sender_id if plan is not None else None,
             )
         )
@@ -205,7 +217,24 @@ async def _bulk_insert(conn: AsyncConnection, chunks: Iterator[list[tuple[Any, .
 
 OPERATION_COLUMNS = (
     "id", "account_sid", "status", "content", "sender", "send_at", "created_at", "updated_at",
+    *COUNTER_COLUMNS,
 )  # fmt: skip
+
+
+def operation_counts(prepared: PreparedSend) -> tuple[int, ...]:
+    """The operation's stats counters at accept (store/operation_status keeps them after)."""
+    counts = initial_counts(
+        ("", True) if plan is None else (_QUEUED if at is None else _SCHEDULED, False)
+        for plan, at in zip(prepared.plans, prepared.send_at, strict=True)
+    )
+    return tuple(counts[name] for name in COUNTER_COLUMNS)
+
+
+def accepted_events(
+    operation: tuple[Any, ...], chunks: list[list[tuple[Any, ...]]], now: int
+) -> list[NewEvent]:
+    """The events of the accept (message.queued or .failed, the operation's first)."""
+    return changes.accepted_events((operation[0], operation[1], operation[2]), chunks, now)
 
 
 def operation_record(
@@ -226,6 +255,7 @@ def operation_record(
         prepared.send_at_ms,
         now,
         now,
+        *operation_counts(prepared),
     )
 
 
@@ -247,35 +277,60 @@ async def write_send(
     content: dict[str, Any],
     sender: dict[str, Any] | None,
     now: int,
+    answer: idempotency.Answer | None = None,
 ) -> None:
-    """Writes a send atomically and returns once it is committed.
+    """Writes a send atomically and returns once it is committed; `answer`, the 202 of an
+    Idempotency-Key, commits with it (in the same transaction or statement).
 
     On a SQLite file the send joins a group commit (store/group_commit.py). On PostgreSQL a
     small send is one statement in one round trip; a large one a transaction around COPY,
     which loads thousands of rows faster than arrays unnested by one statement do.
     """
     operation = operation_record(account_sid, operation_id, prepared, content, sender, now)
+    args = (account_sid, operation_id, prepared, operation, now)
+    # Past one chunk on a thread: 10,000 rows take tens of milliseconds of CPU, which would
+    # hold the event loop.
+    large = len(prepared.recipients) > CHUNK
+    chunks, new = await asyncio.to_thread(_rows, *args) if large else _rows(*args)
     if db.can_group:
-        await db.grouped(
-            _grouped_job(operation, message_records(account_sid, operation_id, prepared, now))
-        )
+        await db.grouped(_grouped_job(operation, chunks, new, now, answer))
     elif not db.is_sqlite and len(prepared.recipients) <= ONE_STATEMENT_MAX:
-        rows = message_records(account_sid, operation_id, prepared, now)
-        await _write_send_postgresql(db, operation, [row for chunk in rows for row in chunk])
+        rows = [row for chunk in chunks for row in chunk]
+        await _write_send_postgresql(db, operation, rows, new, now, answer)
     else:
         async with db.write() as conn:
-            await insert_send(conn, operation=operation, prepared=prepared, now=now)
+            await insert_send(conn, operation=operation, chunks=chunks, now=now)
+            await outbox.store(conn, new, now)
+            if answer is not None:
+                await idempotency.record_answer(conn, answer)
+
+
+def _rows(
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    operation: tuple[Any, ...],
+    now: int,
+) -> tuple[list[list[tuple[Any, ...]]], list[NewEvent]]:
+    """The message rows in chunks, and the accept's events (written in the same transaction)."""
+    chunks = list(message_records(account_sid, operation_id, prepared, now))
+    return chunks, accepted_events(operation, chunks, now)
 
 
 def _grouped_job(
-    operation: tuple[Any, ...], records: Iterator[list[tuple[Any, ...]]]
+    operation: tuple[Any, ...],
+    chunks: list[list[tuple[Any, ...]]],  # built before, not in the transaction
+    new: list[NewEvent],
+    now: int,
+    answer: idempotency.Answer | None,
 ) -> Callable[[sqlite3.Connection], None]:
-    chunks = list(records)  # built here, on the event loop, not in the group's transaction
-
     def job(conn: sqlite3.Connection) -> None:
         conn.execute(_SQLITE_INSERT_OPERATION, operation)
         for chunk in chunks:
             conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
+        outbox.store_sync(conn, new, now)
+        if answer is not None:
+            idempotency.record_sqlite(conn, answer)
 
     return job
 
@@ -285,36 +340,62 @@ def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
     return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
 
 
-def _pg_send_sql() -> str:
-    """The whole send as one statement: the operation, every message, and the wake-up of
-    the workers. In autocommit it is atomic and costs one round trip."""
+def _pg_send_sql(answered: bool) -> str:
+    """The whole send as one statement: the operation, every message, its events, the
+    wake-up of the workers and, when `answered`, the Idempotency-Key's answer (its
+    parameters last). In autocommit it is atomic and costs one round trip."""
     names = len(OPERATION_COLUMNS)
     values = ", ".join(f"${i}" for i in range(1, names + 1))
     arrays = ", ".join(
         f"${names + i}::{kind}"
         for i, kind in enumerate(_pg_array_types(messages, MESSAGE_COLUMNS), start=1)
     )
+    first = names + len(MESSAGE_COLUMNS) + 1
+    event_arrays = ", ".join(
+        f"${first + i}::{kind}"
+        for i, kind in enumerate(_pg_array_types(events, outbox.EVENT_COLUMNS))
+    )
+    # The accept's events, and one pending delivery per sink subscribed to each.
+    events_cte = (
+        f" ev AS (INSERT INTO {events.name} ({', '.join(outbox.EVENT_COLUMNS)})"
+        f" SELECT * FROM unnest({event_arrays}) RETURNING id, account_sid, type),"
+        f" dl AS (INSERT INTO event_deliveries ({', '.join(outbox.DELIVERY_COLUMNS)})"
+        f" SELECT ev.id, s.sink_sid, '{outbox.PENDING}', 0, $1_now, $1_now, $1_now FROM ev"
+        " JOIN event_subscribed_types s ON s.account_sid = ev.account_sid AND s.type = ev.type),"
+    ).replace("$1_now", f"${first + len(outbox.EVENT_COLUMNS)}::bigint")
+    first_answer = first + len(outbox.EVENT_COLUMNS) + 1
+    answer = f" {idempotency.pg_record_cte(first_answer)}," if answered else ""
     return (
         f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
-        f" VALUES ({values})),"
+        f" VALUES ({values})),{events_cte}{answer}"
         f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
         f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
         f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
     )
 
 
-_PG_SEND = _pg_send_sql()
+_PG_SEND = _pg_send_sql(answered=False)
+_PG_SEND_ANSWERED = _pg_send_sql(answered=True)
 
 
 async def _write_send_postgresql(
-    db: Database, operation: tuple[Any, ...], rows: list[tuple[Any, ...]]
+    db: Database,
+    operation: tuple[Any, ...],
+    rows: list[tuple[Any, ...]],
+    new: list[NewEvent],
+    now: int,
+    answer: idempotency.Answer | None,
 ) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
+    sql, extra = (_PG_SEND, ()) if answer is None else (_PG_SEND_ANSWERED, answer.params())
+    event_rows = outbox.event_records(new, now)
+    event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
+    event_columns = event_columns or [[] for _ in outbox.EVENT_COLUMNS]
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
-            await driver.execute(_PG_SEND, *operation, *columns)
+            await driver.execute(sql, *operation, *columns, *event_columns, now, *extra)
         except BaseException:
             # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
             # than hand it to the next request.
@@ -323,11 +404,14 @@ async def _write_send_postgresql(
 
 
 async def insert_send(
-    conn: AsyncConnection, *, operation: tuple[Any, ...], prepared: PreparedSend, now: int
+    conn: AsyncConnection,
+    *,
+    operation: tuple[Any, ...],
+    chunks: list[list[tuple[Any, ...]]],
+    now: int,
 ) -> None:
     """Writes the operation and every message; the caller's transaction makes it atomic."""
     row = dict(zip(OPERATION_COLUMNS, operation, strict=True))
     await conn.execute(insert(operations).values(row))
-    account_sid, operation_id = operation[1], operation[0]
-    await _bulk_insert(conn, message_records(account_sid, operation_id, prepared, now))
+    await _bulk_insert(conn, iter(chunks))
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits

@@ -267,6 +267,8 @@ sandbox_clears = Table(
     Column("operation_id", String(64), nullable=True),
     Column("up_to_attempt", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Migration 0010d: the inbox cleared, MESSAGES or EMAILS; NULL (older clears): both.
+    Column("kind", String(16), nullable=True),
     Index("ix_sandbox_clears_account", "account_sid"),
 )
 
@@ -414,11 +416,34 @@ rate_limits = Table(
     Column("tat", BigInteger, nullable=False),
 )
 
+# Migration 0010: operation stats as counters, changed only by store/operation_status.apply
+# from the transitions of the same transaction that moves the statuses they count (see
+# docs/decisions.md). `n_unaddressable` counts the messages that failed at accept; the other
+# `n_<status>` count the addressable messages in each status.
+COUNTED_STATUSES = (
+    "SCHEDULED", "QUEUED", "SENT", "DELIVERED", "READ", "UNDELIVERED", "FAILED", "CANCELED",
+)  # fmt: skip
+COUNTER_COLUMNS = (
+    *(f"n_{s.lower()}" for s in COUNTED_STATUSES), "n_unaddressable", "n_attempts",
+)  # fmt: skip
+for _name in COUNTER_COLUMNS:
+    operations.append_column(
+        Column(_name, Integer, nullable=False, default=0, server_default=text("0"))
+    )
+
+# What /readyz writes on PostgreSQL to learn whether a write would commit (store/db.py).
+readiness_probe = Table(
+    "readiness_probe",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("checked_at", BigInteger, nullable=False),
+)
+
 # -- Poison messages and route states (issue 10, issue 8) -------------------------------------
 
 # Claims that found the previous lease lapsed, not released: its holder died or hung with the
 # message in hand. Reset by any recorded outcome; past a few, the message is failed alone
-# (dispatch/poison.py) so it cannot take the worker down again.
+# (dispatch/dispatcher.py `_isolate`) so it cannot take the worker down again.
 messages.append_column(Column("stalled_claims", Integer, nullable=False, server_default=text("0")))
 
 # What each worker last saw of each route it holds (dispatch/routes.py): any API process

@@ -7,6 +7,7 @@ from API callers, so loops, nesting, output size and namespaces are capped.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import liquid
 from liquid.builtin.content import ContentNode
@@ -162,10 +163,24 @@ class CompiledTemplate:
         return list(self._template.global_variables())
 
 
+# Parsed templates kept by source: a client sends the same few templates over and over, and
+# parsing one costs more than validating and storing a 1-recipient send. A compiled template
+# is never changed after parsing, so one may serve every request and every thread. Only
+# short sources are kept, so the cache stays small (at most 256 x 4 KiB of source).
+_CACHED_CHARS = 4096
+_CACHE_SIZE = 256
+
+
 def compile_template(source: str) -> CompiledTemplate:
     """Parses `source`; text with no Liquid markup skips the engine altogether."""
     if "{" not in source:
         return CompiledTemplate(source)
+    if len(source) <= _CACHED_CHARS:
+        return _compile_cached(source)
+    return _compile(source)
+
+
+def _compile(source: str) -> CompiledTemplate:
     if len(source) > MAX_TEMPLATE_CHARS:
         raise TemplateError(f"template longer than {MAX_TEMPLATE_CHARS} characters")
     _check_markup_lengths(source)
@@ -174,6 +189,9 @@ def compile_template(source: str) -> CompiledTemplate:
     except LiquidError as error:
         raise TemplateError(_first_line(error)) from error
     return CompiledTemplate(source, template, _plain_parts(template))
+
+
+_compile_cached = lru_cache(maxsize=_CACHE_SIZE)(_compile)
 
 
 def _check_markup_lengths(source: str) -> None:

@@ -25,6 +25,7 @@ import base64
 import json
 import socket
 import ssl
+import time
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -77,6 +78,7 @@ class Handler:
                 "tls": server.transport is not None
                 and server.transport.get_extra_info("sslcontext") is not None,
                 "auth": session.authenticated,
+                "at": time.time(),  # when the body was taken: pacing tests read it
             }
             self.spool.write(json.dumps(record) + "\n")
             self.spool.flush()

@@ -13,8 +13,10 @@ recognized as a duplicate by the receiving side.
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from email.utils import formatdate
 
 from opencomms.channels.base import (
@@ -27,6 +29,7 @@ from opencomms.channels.base import (
     ReceiptSink,
     RouteUnavailable,
     SendResult,
+    SlotReserver,
     TransientDeliveryError,
 )
 from opencomms.channels.smtp import replies
@@ -51,31 +54,66 @@ _UNSAFE = frozenset("\r\n<>")  # never inside an envelope address: command injec
 
 
 class _Pacer:
-    """Spaces hand-offs `1/mps` apart in this process (0: no pacing)."""
+    """Spaces hand-offs `1/mps` apart (0: no pacing): in this process alone, or, once
+    dispatch shares the route's schedule (`share_pacing`), across every worker process.
 
-    def __init__(self, mps: float) -> None:
+    Shared slots are reserved a few at a time (as many as are waited for, at most a quarter
+    second's worth), so the database is asked once a batch, not once an email. A reserved
+    slot missed by more than an interval (this process was busy) is dropped rather than
+    used late, which could bunch two hand-offs: no second holds more than `mps` + 1 (plus
+    what the reservation's own latency adds, since a fresh slot is always used)."""
+
+    def __init__(self, mps: float, route: str) -> None:
+        self.mps = mps
         self.interval = 1.0 / mps if mps else 0.0
+        self.route = route
         self.next = 0.0
+        self.reserve: SlotReserver | None = None
+        self._reserved: deque[int] = deque()  # epoch ms, ascending
+        self._waiting = 0
+        self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         if not self.interval:
             return
-        now = time.monotonic()
-        slot = max(self.next, now)
-        self.next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        slot = await self._slot()
+        delay = slot - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _slot(self) -> float:
+        """The next slot (epoch seconds) this process may hand off at."""
+        if self.reserve is None:
+            now = time.time()
+            slot = max(self.next, now)
+            self.next = slot + self.interval
+            return slot
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while self._reserved:
+                    slot = self._reserved.popleft() / 1000
+                    if slot >= time.time() - self.interval:
+                        return slot
+                count = max(1, min(self._waiting, math.ceil(self.mps / 4)))
+                self._reserved.extend(await self.reserve(self.route, self.mps, count))
+                # A fresh slot is used even if the reservation took longer than an
+                # interval: dropping it could drop every slot of a slow database forever.
+                return self._reserved.popleft() / 1000
+        finally:
+            self._waiting -= 1
 
 
 class _Dates:
     """The Date header, formatted once per second rather than once per email."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.second = -1
         self.text = ""
 
     def now(self) -> str:
-        second = int(time.time())
+        second = int(self.clock())
         if second != self.second:
             self.second, self.text = second, formatdate(second, localtime=False)
         return self.text
@@ -84,7 +122,13 @@ class _Dates:
 class SmtpChannel:
     """One configured SMTP route; plays the EMAIL channel."""
 
-    def __init__(self, config: SmtpRouteConfig, *, name: str = "smtp") -> None:
+    def __init__(
+        self,
+        config: SmtpRouteConfig,
+        *,
+        name: str = "smtp",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
         self.config = config
         self.endpoint = Endpoint(
@@ -101,9 +145,13 @@ class SmtpChannel:
         self.signers: dict[str, Signer] = load_signers(config.dkim)
         self._idle: list[Session] = []
         self._slots = asyncio.Semaphore(config.pool_size)
-        self._pacer = _Pacer(config.mps)
-        self._dates = _Dates()
+        self._pacer = _Pacer(config.mps, name)
+        self._dates = _Dates(clock)  # seconds since the epoch, for Date
         self._sink: ReceiptSink | None = None
+
+    def share_pacing(self, reserve: SlotReserver) -> None:
+        """`mps` then holds across every worker process (channels/base.py SharedPacing)."""
+        self._pacer.reserve = reserve
 
     async def open(self, receipts: ReceiptSink, inbound: InboundSink | None = None) -> None:
         # Sessions open on first use: a relay that is down must not stop the worker starting.

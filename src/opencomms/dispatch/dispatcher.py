@@ -114,6 +114,7 @@ class Dispatcher:
         self._plans = PlanCache()
         # Paced hand-offs waiting for their slots and costly renders, beside the lanes.
         self._paced: set[asyncio.Task[None]] = set()
+        self._rendering: set[asyncio.Task[None]] = set()
         self.stopping = asyncio.Event()
         self.routes = RouteBoard(list(channels), clock(), int(config.route_retry_max * 1000))
         # One thread: heavy templates of every tenant queue there, never on the loop, and
@@ -223,17 +224,17 @@ class Dispatcher:
         later = [c for c in sending if c.slot is not None and c.slot > now]
         if later:
             # Slots a moment ahead are waited for beside the lanes, not in them.
-            self._beside(self._dispatch_paced(later))
+            self._beside(self._dispatch_paced(later), self._paced)
             sending = [c for c in sending if c.slot is None or c.slot <= now]
         if sending:
             await self._dispatch(sending)
         if waiting:
             await self.tracker.check_overdue(waiting)
 
-    def _beside(self, work: Coroutine[Any, Any, None]) -> None:
+    def _beside(self, work: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
         task = asyncio.create_task(work)
-        self._paced.add(task)
-        task.add_done_callback(self._paced.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _dispatch_paced(self, claims: list[Claim]) -> None:
         try:
@@ -332,7 +333,7 @@ class Dispatcher:
             await self._release(over, self._clock() + 1000)
         if taken:
             self._costly_in_hand += len(taken)
-            self._beside(self._dispatch_costly(taken))
+            self._beside(self._dispatch_costly(taken), self._rendering)
         ids = {c.id for c in costly}
         return [c for c in sending if c.id not in ids]
 
@@ -354,9 +355,15 @@ class Dispatcher:
             self._costly_in_hand -= len(claims)
 
     async def settle_paced(self) -> None:
-        """Waits for the paced hand-offs in progress (they end within the horizon)."""
-        while self._paced:
-            await asyncio.gather(*self._paced, return_exceptions=True)
+        """Waits for the paced hand-offs and the costly renders in progress (paced ones end
+        within the horizon, renders within their budgets)."""
+        while self._paced or self._rendering:
+            await asyncio.gather(*self._paced, *self._rendering, return_exceptions=True)
+
+    async def settle_renders(self) -> None:
+        """Waits for the costly renders set aside (and their hand-offs) to be recorded."""
+        while self._rendering:
+            await asyncio.gather(*self._rendering, return_exceptions=True)
 
     async def apply_receipts(self) -> int:
         """Applies the receipts channels pushed since the last call."""

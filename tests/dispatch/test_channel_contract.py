@@ -53,7 +53,7 @@ def on(db: Database, clock: FakeClock, channel: object) -> Dispatcher:
 SMS = {"address": "+15005550006", "channel": "SMS"}
 
 
-async def test_a_receipt_for_any_part_of_a_long_sms_applies(db: Database) -> None:
+async def test_a_long_sms_is_delivered_once_the_receipt_of_every_part_is_in(db: Database) -> None:
     clock = FakeClock()
     route = ScriptedRoute(SendResult("part-1", parts=("part-2", "part-3")))
     op = await send(db, body("+14155550100", **{"from": SMS}), now=clock.now)
@@ -66,6 +66,10 @@ async def test_a_receipt_for_any_part_of_a_long_sms_applies(db: Database) -> Non
         assert not stored.done()  # nothing is on disk yet
         await worker.apply_receipts()
         await asyncio.wait_for(stored, 1)  # the channel may acknowledge now
+        assert (await message_rows(db, op))[0]["status"] == "SENT"  # parts 1 and 2 to come
+        route.receipts(Receipt("part-1", "DELIVERED"))
+        route.receipts(Receipt("part-2", "DELIVERED"))
+        await worker.apply_receipts()
     [row] = await message_rows(db, op)
     assert row["status"] == "DELIVERED"
     [attempt] = await attempt_rows(db, row["id"])

@@ -248,3 +248,11 @@ async def test_junk_recipients_of_every_type_are_a_400(
     response = await post_raw(client, raw)
     assert response.status_code == 400
     assert contexts(response)
+
+
+@pytest.mark.parametrize("path", ["/v1/Subscriptions", "/v1/Sinks"])
+async def test_a_huge_page_number_is_a_400(client: httpx.AsyncClient, path: str) -> None:
+    # Found by schemathesis on PostgreSQL: Page x PageSize past 64 bits was a 500.
+    response = await client.get(path, params={"PageSize": "828", "Page": "1" + "0" * 23})
+    assert response.status_code == 400, response.text
+    assert contexts(response) == ["$.Page"]

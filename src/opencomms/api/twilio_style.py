@@ -60,7 +60,12 @@ def page_window(page: int | None, page_size: int | None) -> tuple[int, int]:
     number = page or 0
     if number < 0:
         raise invalid("Page must not be negative", "Page")
+    if number * size > MAX_OFFSET:  # the database's OFFSET is a 64-bit integer
+        raise invalid(f"Page must be at most {MAX_OFFSET // size} at this PageSize", "Page")
     return number, size
+
+
+MAX_OFFSET = 2**31  # rows skipped by a page, at most
 
 
 def listing(

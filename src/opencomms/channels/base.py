@@ -94,8 +94,13 @@ class InboundMessage:
     sender: str  # the remote party's address (who wrote to us)
     to: str  # our sender's address it was written to
     content: dict[str, Any]  # {"text": ...}, as a message's content
-    external_id: str | None = None  # the route's id for it
+    # The route's id for it, the same on every delivery of it: a message delivered again (its
+    # acknowledgement was lost in a crash) is stored once. None: no such id.
+    external_id: str | None = None
     received_at: int | None = None  # epoch ms; None: when stored
+    # When external_id is a digest of what arrived rather than an id the peer gave: the same
+    # digest this long (ms) after the stored one is a new message (the same text sent again).
+    repeat_after_ms: int | None = None
 
 
 # Takes `count` slots (epoch ms, ascending) of the route's shared schedule paced at `mps`.

@@ -55,7 +55,7 @@ from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.domain.transitions import StatusChanges
 from opencomms.store import changes as status_changes
-from opencomms.store import inbound, leases, opt_outs, pacing, queue, receipts
+from opencomms.store import inbound, inbound_keys, leases, opt_outs, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite, Reschedule
@@ -177,6 +177,11 @@ class Dispatcher:
                 log.warning(
                     "inbound %s message to unknown sender %s dropped", message.channel, message.to
                 )
+                return
+            if message.external_id is not None and not await inbound_keys.first_delivery(
+                conn, message.external_id, now, message.repeat_after_ms
+            ):
+                log.info("inbound %s message delivered again: stored once", message.channel)
                 return
             remote_channel = inbound.REMOTE_CHANNEL[owner.channel].value
             arrived = inbound.Inbound(owner, message.sender, remote_channel, message.content)
@@ -370,7 +375,11 @@ class Dispatcher:
         return await self.tracker.apply_pushed()
 
     async def prune_receipts(self) -> int:
-        return await self.tracker.prune(int(self.config.unmatched_receipt_ttl * 1000))
+        ttl_ms = int(self.config.unmatched_receipt_ttl * 1000)
+        # Inbound keys as long as receipts: a peer redelivers within that or never.
+        async with self.db.write() as conn:
+            await inbound_keys.prune(conn, self._clock() - ttl_ms)
+        return await self.tracker.prune(ttl_ms)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -626,6 +635,9 @@ class Dispatcher:
             )
         finally:
             self.receipts.unrecorded.difference_update(sent)
+        if sent and self.db.dialect == "postgresql":
+            # Receipts another transaction kept for these ids while they were being recorded.
+            await self.tracker.sweep(sent)
 
     async def _write_results(
         self,
@@ -636,7 +648,11 @@ class Dispatcher:
         now: int,
     ) -> None:
         with self.receipts.take(sent) as in_hand:
-            writes = self._outcomes(ready, results, in_hand, now)
+            # A long SMS's receipts wait for its parts to be recorded (tracker.apply below).
+            long = {i for r in results if isinstance(r, SendResult) and r.parts for i in _ids(r)}
+            of_parts = [r for r in in_hand if r.external_id in long]
+            single = [r for r in in_hand if r.external_id not in long]
+            writes = self._outcomes(ready, results, single, now)
             async with self.db.write() as conn:
                 changes = StatusChanges()
                 for operation_id in await leases.unstart(conn, back, now):
@@ -653,7 +669,7 @@ class Dispatcher:
                 await queue.insert_parts(conn, _parts(ready, results, hit))
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
-                await self.tracker.apply(conn, early, now, changes)
+                await self.tracker.apply(conn, early + of_parts, now, changes)
                 if back:
                     await queue.notify(conn)  # given back: due now for another worker
                 await status_changes.settle(conn, changes, now)
@@ -667,11 +683,8 @@ class Dispatcher:
     ) -> list[tuple[MessageWrite, AttemptWrite]]:
         """The writes recording each result, with the receipts already in hand folded in."""
         by_id: dict[str, list[ReceiptRow]] = defaultdict(list)
-        primary = {
-            part: r.external_id for r in results if isinstance(r, SendResult) for part in r.parts
-        }
         for receipt in receipts:
-            by_id[primary.get(receipt.external_id, receipt.external_id)].append(receipt)
+            by_id[receipt.external_id].append(receipt)
         writes = []
         wait_ms = self.decider.receipt_wait_ms
         for item, result in zip(ready, results, strict=True):
@@ -717,15 +730,20 @@ class Dispatcher:
 def _parts(
     ready: list[Pending], results: list[SendResult | DeliveryError], hit: set[str]
 ) -> list[tuple[str, str]]:
-    """(part id, primary id) of every recorded hand-off that got several ids."""
+    """(part id, primary id) of every recorded hand-off that got several ids, its first
+    part included (each part's receipt is recorded on its row: store/parts.py)."""
     return [
         (part, result.external_id)
         for item, result in zip(ready, results, strict=True)
-        if isinstance(result, SendResult) and item.claim.id in hit
-        for part in result.parts
+        if isinstance(result, SendResult) and result.parts and item.claim.id in hit
+        for part in _ids(result)
     ]
 
 
 def _spaced(now: int, count: int) -> list[int]:
     """Due times for `count` suspects given back: the first group at once, then spaced."""
     return [now + (i // _SUSPECT_GROUP) * _SUSPECT_SPACING_MS for i in range(count)]
+
+
+def _ids(result: SendResult) -> tuple[str, ...]:
+    return (result.external_id, *result.parts)

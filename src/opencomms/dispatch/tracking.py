@@ -9,7 +9,7 @@ due message and its channel asked; the answer is applied the same way.
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,7 +17,7 @@ from opencomms.channels import Channel, Handoff, Receipt
 from opencomms.dispatch.receipts import ReceiptBuffer, as_row, fold
 from opencomms.domain.transitions import StatusChanges
 from opencomms.store import changes as status_changes
-from opencomms.store import queue, receipts
+from opencomms.store import parts, queue, receipts
 from opencomms.store.db import Database
 from opencomms.store.queue import Claim
 from opencomms.store.receipts import ReceiptRow
@@ -42,27 +42,52 @@ class ReceiptTracker:
             if not taken:
                 return 0
             now = self.clock()
+            kept: set[str] = set()
             async with self.db.write() as conn:
                 changes = StatusChanges()
-                await self.apply(conn, taken, now, changes)
+                await self.apply(conn, taken, now, changes, kept)
                 await status_changes.settle(conn, changes, now)
+        if kept and self.db.dialect == "postgresql":
+            await self.sweep(list(kept))
         return len(taken)
 
+    async def sweep(self, external_ids: list[str]) -> None:
+        """Applies receipts waiting in the table for these ids, in a transaction of its own.
+
+        A receipt that overtakes its submit_sm_resp may be kept as unmatched by one
+        transaction while another records the send result naming its id: under PostgreSQL's
+        READ COMMITTED each can miss the other's rows. Both sides look again once they have
+        committed (the recording worker for the ids it recorded, the keeping one for what it
+        kept), so whichever commits last is seen by the other's second look. SQLite runs one
+        write transaction at a time, so there the first look is enough.
+        """
+        now = self.clock()
+        async with self.db.write() as conn:
+            waiting = await receipts.take_unmatched(conn, external_ids)
+            if waiting:
+                changes = StatusChanges()
+                await self.apply(conn, waiting, now, changes)
+                await status_changes.settle(conn, changes, now)
+
     async def apply(
-        self, conn: AsyncConnection, rows: list[ReceiptRow], now: int, changes: StatusChanges
+        self,
+        conn: AsyncConnection,
+        rows: list[ReceiptRow],
+        now: int,
+        changes: StatusChanges,
+        kept: set[str] | None = None,
     ) -> None:
-        """Applies receipts in the caller's transaction, keeping the unmatched ones for later;
-        the messages they moved go into `changes`."""
+        """Applies receipts in the caller's transaction, keeping the unmatched ones for later
+        (their ids added to `kept`); the messages they moved go into `changes`."""
         if not rows:
             return
+        # A long SMS's parts settle their attempt together: every part DELIVERED, or one not.
+        rows = await parts.fold_parts(conn, rows)
         targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
-        unknown = {r.external_id for r in rows} - targets.keys()
-        if unknown and (primary := await queue.primary_ids(conn, unknown)):
-            # Receipts for a part of a long SMS apply to the attempt that part belongs to.
-            rows = [replace(r, external_id=primary.get(r.external_id, r.external_id)) for r in rows]
-            targets = await receipts.receipt_targets(conn, {r.external_id for r in rows})
         unmatched = [r for r in rows if r.external_id not in targets]
         await receipts.keep_unmatched(conn, unmatched, now)
+        if kept is not None:
+            kept.update(r.external_id for r in unmatched)
         plan = fold(rows, targets, now, self.recheck_ms)
         await queue.write_attempts(conn, plan.attempts, now)
         downstream = {t.message_id: t.external_id for t in targets.values() if t.is_current}
@@ -72,6 +97,9 @@ class ReceiptTracker:
         """Claimed SENT (or DELIVERED, awaiting READ) messages: what is known of them now."""
         async with self.db.read() as conn:
             latest = await receipts.latest_attempts(conn, [c.id for c in claims])
+            heads = [a.external_id for a in latest if a.external_id is not None]
+            # Receipts of their parts may wait too (they came before the parts were recorded).
+            part_ids = await parts.parts_of(conn, heads)
         by_route: dict[str, list[Handoff]] = defaultdict(list)
         for attempt in latest:
             if attempt.external_id is not None:
@@ -83,6 +111,7 @@ class ReceiptTracker:
         answers = [as_row(r) for r in await self._ask(by_route)]
         now = self.clock()
         external_ids = [h.external_id for handoffs in by_route.values() for h in handoffs]
+        external_ids += part_ids
         with self.buffer.take(external_ids) as pushed:
             async with self.db.write() as conn:
                 changes = StatusChanges()

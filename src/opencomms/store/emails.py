@@ -5,6 +5,7 @@ retries, fencing, receipts, cancel, Seek and the operation stats work for emails
 an email operation is an operations row of kind EMAILS. See docs/email.md.
 """
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from opencomms import ids
 from opencomms.domain.records import MessageFilter, MessageRecord, OperationKind
 from opencomms.domain.send import PreparedSend
 from opencomms.events import outbox
+from opencomms.events.outbox import NewEvent
 from opencomms.store import queue, reads, sends
 from opencomms.store.cancel import cancel_operation
 from opencomms.store.codec import dumps, loads
@@ -55,13 +57,23 @@ async def insert_emails(
             **dict(zip(COUNTER_COLUMNS, sends.operation_counts(prepared), strict=True)),
         )
     )
-    rows = list(_as_emails(sends.message_records(account_sid, operation_id, prepared, now)))
+    args = (account_sid, operation_id, prepared, now)
+    # Past one chunk on a thread: 10,000 rows take tens of milliseconds of CPU, which would
+    # hold the event loop (as in store/sends.write_send).
+    large = len(prepared.recipients) > sends.CHUNK
+    rows, new = await asyncio.to_thread(_rows, *args) if large else _rows(*args)
     await sends._bulk_insert(conn, iter(rows))
-    status = sends.operation_status(prepared)
-    await outbox.store(
-        conn, sends.accepted_events((operation_id, account_sid, status), rows, now), now
-    )
+    await outbox.store(conn, new, now)
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits
+
+
+def _rows(
+    account_sid: str, operation_id: str, prepared: PreparedSend, now: int
+) -> tuple[list[list[tuple[Any, ...]]], list[NewEvent]]:
+    """The email rows in chunks, and the accept's events."""
+    rows = list(_as_emails(sends.message_records(account_sid, operation_id, prepared, now)))
+    status = sends.operation_status(prepared)
+    return rows, sends.accepted_events((operation_id, account_sid, status), rows, now)
 
 
 async def list_emails(

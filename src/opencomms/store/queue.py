@@ -533,11 +533,3 @@ async def insert_parts(conn: AsyncConnection, parts: Sequence[tuple[str, str]]) 
             insert(attempt_parts),
             [{"external_id": part, "primary_id": primary} for part, primary in parts],
         )
-
-
-async def primary_ids(conn: AsyncConnection, external_ids: Iterable[str]) -> dict[str, str]:
-    """The attempt id each of these part ids belongs to (ids that are no part are left out)."""
-    query = select(attempt_parts.c.external_id, attempt_parts.c.primary_id).where(
-        attempt_parts.c.external_id.in_(list(external_ids))
-    )
-    return {row.external_id: row.primary_id for row in await conn.execute(query)}

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, func, literal, select, text
+from sqlalchemy import Row, Select, and_, func, literal, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -18,7 +18,7 @@ from opencomms.domain.records import (
 )
 from opencomms.store import operation_status
 from opencomms.store.codec import dumps, loads
-from opencomms.store.tables import attempts, messages, operations
+from opencomms.store.tables import attempt_parts, attempts, messages, operations
 
 
 def message_record(row: Row[Any]) -> MessageRecord:
@@ -213,9 +213,14 @@ async def operation_stats(
 async def find_by_external_id(
     conn: AsyncConnection, account_sid: str, identifier: str
 ) -> str | None:
+    # A later part of a long SMS names its attempt through the attempt's first part.
+    heads = select(attempt_parts.c.primary_id).where(attempt_parts.c.external_id == identifier)
     query = (
         select(attempts.c.message_id)
-        .where(attempts.c.external_id == identifier, attempts.c.account_sid == account_sid)
+        .where(
+            or_(attempts.c.external_id == identifier, attempts.c.external_id.in_(heads)),
+            attempts.c.account_sid == account_sid,
+        )
         .limit(1)
     )
     return (await conn.execute(query)).scalar_one_or_none()

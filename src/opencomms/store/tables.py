@@ -439,6 +439,27 @@ readiness_probe = Table(
     Column("checked_at", BigInteger, nullable=False),
 )
 
+# -- SMPP (migration 0010e) --------------------------------------------------------------------
+
+# What each part of a long SMS got back: NULL until its own receipt, then DELIVERED or
+# UNDELIVERED. The attempt's first part has a row too (primary_id = its own id), so a message
+# is DELIVERED only once every row of its attempt is, and UNDELIVERED as soon as one is.
+attempt_parts.append_column(Column("status", String(16), nullable=True))
+Index("ix_attempt_parts_primary", attempt_parts.c.primary_id)
+
+# Inbound messages already stored, by a key stable across deliveries of the same message
+# (the route and a digest of what the deliver_sm carried): an SMSC delivers again what was
+# never acknowledged, and a crash between the write and the acknowledgement must not store
+# it twice. A key older than the route's repeat window no longer counts (the same text sent
+# again later is a new message).
+inbound_keys = Table(
+    "inbound_keys",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("received_at", BigInteger, nullable=False),
+    Index("ix_inbound_keys_received", "received_at"),
+)
+
 # -- Poison messages and route states (issue 10, issue 8) -------------------------------------
 
 # Claims that found the previous lease lapsed, not released: its holder died or hung with the

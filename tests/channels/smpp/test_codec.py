@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from opencomms.channels.smpp import gsm, pdu, receipts
+from opencomms.channels.smpp.config import SmppRouteConfig
 from opencomms.channels.smpp.inbound import Reassembler, Segment, split_udh
 from opencomms.channels.smpp.status import STATUSES, Outcome, describe, status_of
 from opencomms.domain import errors
@@ -219,6 +220,13 @@ def test_the_docs_table_lists_every_command_status() -> None:
     docs = (Path(__file__).parents[3] / "docs" / "smpp.md").read_text()
     for value, status in STATUSES.items():
         assert f"| `0x{value:08X}` | `{status.name}`" in docs, status.name
+
+
+def test_the_docs_table_lists_every_route_option() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "smpp.md").read_text()
+    rows = [line for line in docs.splitlines() if line.startswith("| `")]
+    for name in SmppRouteConfig.model_fields:
+        assert any(f"`{name}`" in row.split(" | ")[0] for row in rows), name
 
 
 def test_packed_parts_after_a_udh_start_on_a_septet_boundary() -> None:

@@ -71,3 +71,40 @@ async def test_sms_goes_out_over_smpp_and_its_receipts_settle_it(
         assert seek.headers["location"].endswith(by_to["+14155550110"]["id"])
     stats = await smsc.stats()
     assert (stats["unique"], stats["duplicates"], stats["unacked"]) == (3, 0, 0)
+
+
+async def test_a_long_sms_settles_on_all_its_parts_and_seek_finds_it_by_any(
+    smsc: Smsc, live: ServerProcess
+) -> None:
+    to = "14155550120"
+    # Receipts overtake their responses; the middle part's is held back until sent below.
+    await smsc.configure(receiptStat={f"{to}#2": ["NONE", 0]}, receipts="before")
+    body = {
+        "to": [{"address": f"+{to}", "channel": "PHONE"}],
+        "content": {"text": "Привет! " * 25},  # UCS-2, 200 units: 3 parts of 67
+    }
+    async with httpx.AsyncClient(base_url=live.base_url, auth=live.auth, timeout=10) as http:
+        answer = await http.post("/v1/Messages", json=body)
+        assert answer.status_code == 202, answer.text
+        operation = f"/v1/Messages/Operations/{answer.json()['operationId']}"
+        await smsc.wait_for("deliverAcked", 2, within=30)  # parts 1 and 3: stored, answered
+        ids = [s["id"] for s in sorted(await smsc.submits(), key=lambda s: s["part"])]
+        assert len(ids) == 3
+        async with asyncio.timeout(30):  # until the hand-off's result is recorded
+            while (await http.get(f"/v1/Messages/Seek/{ids[0]}")).status_code == 404:  # noqa: ASYNC110 - another process
+                await asyncio.sleep(0.1)
+        found = set()
+        for part in ids:
+            seek = await http.get(f"/v1/Messages/Seek/{part}")
+            assert seek.status_code == 301, (part, seek.text)
+            found.add(seek.headers["location"])
+        [message_url] = found
+        message = (await http.get(message_url)).json()
+        assert message["status"] == "SENT", message  # two parts of three delivered
+        await smsc.receipt(ids[1], "DELIVRD")
+        async with asyncio.timeout(30):
+            while (await http.get(operation)).json()["status"] != "COMPLETED":  # noqa: ASYNC110 - another process
+                await asyncio.sleep(0.1)
+        assert (await http.get(message_url)).json()["status"] == "DELIVERED"
+    stats = await smsc.stats()
+    assert (stats["unique"], stats["duplicates"], stats["unacked"]) == (3, 0, 0)

@@ -217,6 +217,31 @@ async def test_a_failing_sink_gets_the_receipt_delivered_again(
     assert (stats["deliverNacked"], stats["deliverAcked"]) == (1, 1)
 
 
+async def test_a_sink_answering_futures_acknowledges_when_they_complete(
+    smsc: Smsc, open_channel: OpenChannel
+) -> None:
+    # Dispatch's receipt sink returns a future per receipt (completed once it is committed).
+    channel, _ = await open_channel()
+    given: list[asyncio.Future[None]] = []
+
+    def sink(receipt: object) -> asyncio.Future[None]:
+        given.append(asyncio.get_running_loop().create_future())
+        return given[-1]
+
+    channel._receipts = sink  # the sink given to open(), swapped for this test
+    await channel.send(message(TO, "future"))
+    await smsc.wait_for("deliverSent", 1)
+    await asyncio.sleep(0.1)
+    assert (await smsc.stats())["unacked"] == 1  # not committed: not answered
+    given[0].set_exception(OSError("disk full"))
+    stats = await smsc.wait_for("deliverNacked", 1)  # refused: the SMSC sends it again
+    await asyncio.sleep(0.3)
+    assert len(given) == 2
+    given[1].set_result(None)
+    stats = await smsc.wait_for("deliverAcked", 1)
+    assert (stats["deliverNacked"], stats["deliverAcked"], stats["unacked"]) == (1, 1, 0)
+
+
 @pytest.mark.parametrize(
     ("text", "encoding", "concat", "parts"),
     [

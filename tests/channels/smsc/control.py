@@ -60,6 +60,11 @@ class Smsc:
         parts: int = answer.json()["parts"]
         return parts
 
+    async def receipt(self, message_id: str, stat: str = "DELIVRD", err: int = 0) -> None:
+        """Sends the receipt withheld for `message_id` (receiptStat 'NONE')."""
+        body = {"id": message_id, "stat": stat, "err": err}
+        (await self.http.post("/receipt", json=body)).raise_for_status()
+
     async def data_sm(self) -> None:
         (await self.http.post("/data_sm")).raise_for_status()
 

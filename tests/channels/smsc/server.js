@@ -8,6 +8,7 @@
 //   POST /config {..}      merge into the script (see DEFAULTS below)
 //   POST /reset            counters, queues and script back to their start
 //   POST /inbound {..}     a mobile-originated message: {from, to, text, encoding, concat, reverse, only}
+//   POST /receipt {..}     send a withheld receipt (receiptStat 'NONE'): {id, stat, err}
 //   POST /data_sm          send a data_sm, which an ESME without data_sm answers generic_nack
 //   POST /drop             destroy every connection (no unbind)
 'use strict';
@@ -28,8 +29,10 @@ const DEFAULTS = {
   receipts: 'after', // 'after' | 'before' (the receipt precedes submit_sm_resp) | 'none'
   receiptFormat: 'text', // 'text' (id:... stat:...) | 'tlv' (receipted_message_id, message_state)
   receiptDelayMs: 0,
-  receiptStat: {}, // destination -> [stat, err] (default ['DELIVRD', 0])
+  receiptStat: {}, // destination (or destination#part) -> [stat, err] (default ['DELIVRD', 0]);
+  // stat 'NONE' withholds the receipt until POST /receipt {id, stat, err} sends it
   nackRedelayMs: 100, // a deliver_sm answered non-zero is sent again after this
+  loseDeliverResps: 0, // the next N deliver_sm_resp are ignored, as if lost (redelivered after a reconnect)
   keepSubmits: 2000, // how many decoded submits GET /submits can show
 };
 
@@ -41,8 +44,11 @@ let script = { ...BASE };
 let stats;
 let seen; // duplicate detection: destination | data_coding | part | payload
 let submits;
-let nextId;
+// Message ids stay unique across resets and SMSC processes: tests share a database.
+const ID_PREFIX = require('crypto').randomBytes(3).toString('hex').toUpperCase();
+let nextId = 1;
 let redeliver; // deliver_sm options waiting for a receiver (after a drop or a nack)
+let withheld; // message id -> {pdu, session}: receipts held back until POST /receipt
 const sessions = new Set();
 
 function reset() {
@@ -50,12 +56,12 @@ function reset() {
   stats = {
     binds: 0, bindRefused: 0, submits: 0, unique: 0, duplicates: 0, throttled: 0, rejected: 0,
     maxOutstanding: 0, drops: 0, deliverSent: 0, deliverAcked: 0, deliverNacked: 0,
-    redelivered: 0, unbinds: 0, enquireLinks: 0, genericNacksReceived: 0,
+    redelivered: 0, deliverLost: 0, unbinds: 0, enquireLinks: 0, genericNacksReceived: 0,
   };
   seen = new Set();
   submits = [];
-  nextId = 1;
   redeliver = [];
+  withheld = new Map();
 }
 reset();
 
@@ -78,6 +84,11 @@ function deliver(session, options, again) {
   if (again) stats.redelivered += 1;
   const { _key, ...fields } = options;
   session.deliver_sm(fields, (resp) => {
+    if (script.loseDeliverResps > 0) {
+      script.loseDeliverResps -= 1;
+      stats.deliverLost += 1;
+      return; // still in flight: the connection's end sends it again
+    }
     if (!session.inflightDeliver.delete(key)) return;
     if (resp.command_status === 0) {
       stats.deliverAcked += 1;
@@ -95,8 +106,14 @@ function route(options, again) {
 }
 
 let deliveryKey = 0;
-function receiptFor(sm, id) {
-  const [stat, err] = script.receiptStat[sm.destination_addr] || ['DELIVRD', 0];
+function statOf(sm) {
+  const part = partOf(sm).split('/')[0];
+  return script.receiptStat[`${sm.destination_addr}#${part}`]
+    || script.receiptStat[sm.destination_addr] || ['DELIVRD', 0];
+}
+
+function receiptFor(sm, id, chosen) {
+  const [stat, err] = chosen || statOf(sm);
   const options = {
     _key: ++deliveryKey,
     source_addr: sm.destination_addr, source_addr_ton: sm.dest_addr_ton, source_addr_npi: sm.dest_addr_npi,
@@ -176,7 +193,7 @@ function onSubmit(session, pdu) {
     seen.add(key);
     stats.unique += 1;
   }
-  const id = (nextId++).toString(16).toUpperCase().padStart(8, '0');
+  const id = ID_PREFIX + (nextId++).toString(16).toUpperCase().padStart(8, '0');
   if (submits.length < script.keepSubmits) {
     submits.push({
       id, source: pdu.source_addr, destination: pdu.destination_addr, dataCoding: pdu.data_coding,
@@ -184,7 +201,11 @@ function onSubmit(session, pdu) {
       sourceTon: pdu.source_addr_ton, destTon: pdu.dest_addr_ton,
     });
   }
-  const wantsReceipt = (pdu.registered_delivery & 0x03) !== 0 && script.receipts !== 'none';
+  let wantsReceipt = (pdu.registered_delivery & 0x03) !== 0 && script.receipts !== 'none';
+  if (wantsReceipt && statOf(pdu)[0] === 'NONE') {
+    withheld.set(id, { pdu, session });
+    wantsReceipt = false;
+  }
   if (wantsReceipt && script.receipts === 'before') {
     const receipt = receiptFor(pdu, id);
     if (session.bindType === 'transceiver') deliver(session, receipt, false);
@@ -235,8 +256,27 @@ function arg(name, fallback) {
 // --tls-key and --tls-cert (PEM files) make it an SMPP-over-TLS server.
 const tlsOptions = arg('tls-key') ? { key: fs.readFileSync(arg('tls-key')), cert: fs.readFileSync(arg('tls-cert')) } : {};
 
+// Everything a connection sends within one turn of the event loop (the answers to a burst of
+// submit_sm and their receipts) leaves in one socket write: node's per-PDU write would
+// otherwise make the SMSC, not the ESME under test, the ceiling of the benchmark.
+function batchWrites(session) {
+  const send = session.send.bind(session);
+  session.send = (...args) => {
+    if (!session.corked) {
+      session.corked = true;
+      session.socket.cork();
+      process.nextTick(() => {
+        session.corked = false;
+        session.socket.uncork();
+      });
+    }
+    return send(...args);
+  };
+}
+
 const server = smpp.createServer(tlsOptions, (session) => {
   sessions.add(session);
+  batchWrites(session);
   session.outstanding = 0;
   session.inflightDeliver = new Map();
   session.on('bind_transceiver', (pdu) => onBind(session, pdu, 'transceiver'));
@@ -333,6 +373,19 @@ const control = http.createServer((req, res) => {
       reset();
       reply(res, 200, {});
     } else if (path === 'POST /inbound') reply(res, 200, inbound(body));
+    else if (path === 'POST /receipt') {
+      // A withheld receipt, now: {id, stat, err}
+      const held = withheld.get(body.id);
+      if (!held) {
+        reply(res, 404, { error: `no withheld receipt for ${body.id}` });
+        return;
+      }
+      withheld.delete(body.id);
+      const receipt = receiptFor(held.pdu, body.id, [body.stat || 'DELIVRD', body.err || 0]);
+      if (held.session.bindType === 'transceiver' && !held.session.dead) deliver(held.session, receipt, false);
+      else route(receipt, false);
+      reply(res, 200, {});
+    }
     else if (path === 'POST /data_sm') {
       // A request the ESME does not serve: it must answer generic_nack.
       const [target] = receivers();

@@ -9,10 +9,12 @@ them to disk makes them durable: an unacknowledged deliver_sm is delivered again
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -50,6 +52,7 @@ BODY_REQUIRED: Final = 21602  # Twilio: "Message body is required"
 _TON_ALPHANUMERIC: Final = 5
 
 Ack = tuple[Session, int]  # the connection a deliver_sm came on, and its sequence number
+Held = tuple[Session, int, bytes]  # an inbound part's Ack and the digest of its body
 ReceiptSinkAny = Callable[[Receipt], Awaitable[None] | None]
 
 
@@ -94,7 +97,7 @@ class SmppChannel:
         self._paused_until = 0.0
         self._next_slot = 0.0
         self._interval = 1 / cfg.mps if cfg.mps else 0.0
-        self._reassembler = Reassembler[Ack]()
+        self._reassembler = Reassembler[Held]()
         self._acks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -350,7 +353,7 @@ class SmppChannel:
         if receipts.is_receipt(sm.esm_class):
             self._on_receipt(session, sequence, sm)
         else:
-            self._on_inbound(session, sequence, sm)
+            self._on_inbound(session, sequence, sm, body)
 
     def _on_receipt(self, session: Session, sequence: int, sm: pdu.ShortMessage) -> None:
         parsed = receipts.parse(sm)
@@ -364,7 +367,9 @@ class SmppChannel:
         else:
             self._after(self._receipts(receipt), [(session, sequence)])
 
-    def _on_inbound(self, session: Session, sequence: int, sm: pdu.ShortMessage) -> None:
+    def _on_inbound(
+        self, session: Session, sequence: int, sm: pdu.ShortMessage, body: bytes
+    ) -> None:
         if self._inbound is None:
             # Refused for good rather than dropped silently: the SMSC knows nobody took it.
             session.respond(pdu.DELIVER_SM_RESP, ESME_RX_P_APPN, sequence)
@@ -372,27 +377,56 @@ class SmppChannel:
         sender = address(sm.source_addr, sm.source_ton)
         to = address(sm.destination_addr, sm.dest_ton)
         data, segment = split_udh(sm)
+        # A redelivered deliver_sm has the same body (its sequence number is in the header).
+        digest = hashlib.blake2b(body, digest_size=16).digest()
         if segment is None:
-            text, acks = gsm.decode_text(data, sm.data_coding), [(session, sequence)]
+            text, held = gsm.decode_text(data, sm.data_coding), [(session, sequence, digest)]
         else:
             now = asyncio.get_running_loop().time()
             done = self._reassembler.add(
-                sender, to, segment, data, sm.data_coding, (session, sequence), now
+                sender, to, segment, data, sm.data_coding, (session, sequence, digest), now
             )
             if done is None:
                 return
-            text, acks = done[0], done[1]
-        message = InboundMessage("SMS", sender, to, {"text": text}, None, now_ms())
-        self._after(self._inbound(message), acks)
+            text, held = done
+        message = InboundMessage(
+            "SMS",
+            sender,
+            to,
+            {"text": text},
+            self._inbound_key(h[2] for h in held),
+            now_ms(),
+            int(self.config.inbound_repeat_window * 1000),
+        )
+        self._after(self._inbound(message), [(s, n) for s, n, _ in held])
+
+    def _inbound_key(self, digests: Iterable[bytes]) -> str:
+        """The message's id across deliveries: its route and what its parts carried (in any
+        order: a redelivery's parts may arrive in another)."""
+        key = hashlib.blake2b(self.name.encode(), digest_size=20)
+        for digest in sorted(digests):
+            key.update(digest)
+        return f"smpp:{key.hexdigest()}"
 
     def _after(self, result: Awaitable[None] | None, acks: list[Ack]) -> None:
         """Acknowledges once the sink is done with what the deliver_sm carried."""
         if result is None or not inspect.isawaitable(result):
             _answer(acks, ESME_ROK)
             return
+        if isinstance(result, asyncio.Future):
+            # Dispatch's receipt sink answers a future: a callback, not a task per receipt.
+            result.add_done_callback(functools.partial(self._ack_on, acks))
+            return
         task = asyncio.ensure_future(self._ack_when_done(result, acks))
         self._acks.add(task)
         task.add_done_callback(self._acks.discard)
+
+    def _ack_on(self, acks: list[Ack], done: "asyncio.Future[None]") -> None:
+        if done.cancelled() or done.exception() is not None:
+            log.error("SMPP route %s: a sink failed; the SMSC will deliver again", self.name)
+            _answer(acks, ESME_RX_T_APPN)
+        else:
+            _answer(acks, ESME_ROK)
 
     async def _ack_when_done(self, result: Awaitable[None], acks: list[Ack]) -> None:
         try:
@@ -411,7 +445,7 @@ class SmppChannel:
             stale = self._reassembler.expire(loop.time() - self.config.reassembly_timeout)
             if stale:
                 log.warning("SMPP route %s: an inbound message stayed incomplete", self.name)
-                _answer(stale, ESME_RX_T_APPN)
+                _answer([(s, n) for s, n, _ in stale], ESME_RX_T_APPN)
 
 
 def smpp_route(name: str, options: SmppRouteConfig) -> SmppChannel:

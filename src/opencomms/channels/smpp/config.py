@@ -39,3 +39,5 @@ class SmppRouteConfig(RouteOptions):
     throttle_pause: float = Field(1, ge=0)  # the route's pause after ESME_RTHROTTLED/RMSGQFUL
     resubmits: int = Field(5, ge=0)  # a part is submitted again this often (throttle, drop)
     reassembly_timeout: float = Field(60, gt=0)  # held inbound parts are refused after this
+    # An inbound message identical to one stored this recently is a redelivery (seconds).
+    inbound_repeat_window: float = Field(600, ge=0)

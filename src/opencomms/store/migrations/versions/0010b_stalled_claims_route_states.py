@@ -1,14 +1,14 @@
 """claims without progress on messages (poison isolation), route states reported by workers
 
 Revision ID: 0010b
-Revises: 0010f
+Revises: 0010e
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010b"
-down_revision = "0010f"
+down_revision = "0010e"
 branch_labels = None
 depends_on = None
 

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 def start(db_url: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "OPENCOMMS_LEASE_SECONDS": "1.5",  # a dead worker's claims come back quickly
+        # A dead worker's claims come back soon; a live one keeps its own on a loaded machine.
+        "OPENCOMMS_LEASE_SECONDS": "4",
         "OPENCOMMS_POLL_INTERVAL": "0.1",
         "OPENCOMMS_BATCH_SIZE": "20",
     }

@@ -16,7 +16,8 @@ async def main(url: str) -> None:
     settings = load_settings(database_url=url)
     db = open_database(url)
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
         await run_worker(db, settings.worker, stop, settings.routes)
     finally:

@@ -8,7 +8,9 @@ from fastapi import APIRouter
 from opencomms.api.deps import State
 from opencomms.api.errors import RETRY_AFTER_SECONDS
 from opencomms.api.responses import JSONResponse, one_error
+from opencomms.clock import now_ms
 from opencomms.domain import errors
+from opencomms.services import route_status
 from opencomms.store.db import write_refusal
 
 log = logging.getLogger("opencomms.api")
@@ -44,4 +46,9 @@ async def readyz(app: State) -> Any:
         response = one_error(503, errors.SERVICE_UNAVAILABLE, _NOT_READY[refusal])
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
-    return JSONResponse({"status": "ready"})
+    try:
+        delivery = await route_status.delivery(app.db, now_ms())
+    except Exception:
+        log.warning("route states could not be read", exc_info=True)
+        delivery = {}
+    return JSONResponse({"status": "ready", **delivery})

@@ -6,6 +6,7 @@ from opencomms import lazy
 
 if TYPE_CHECKING:
     from opencomms.channels.base import (
+        ROUTE_DOWN_REASONS,
         Channel,
         DeliveryError,
         Handoff,
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
         PermanentDeliveryError,
         Receipt,
         ReceiptSink,
+        RouteUnavailable,
         SendResult,
         SharedPacing,
         SlotReserver,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "ROUTE_DOWN_REASONS",
     "Channel",
     "ChannelKind",
     "Delivery",
@@ -48,6 +51,7 @@ __all__ = [
     "ReceiptSink",
     "RouteConfig",
     "RouteOptions",
+    "RouteUnavailable",
     "SandboxChannel",
     "SandboxInbox",
     "SendResult",
@@ -73,6 +77,8 @@ _HOMES = {
     "PermanentDeliveryError": "base",
     "Receipt": "base",
     "ReceiptSink": "base",
+    "ROUTE_DOWN_REASONS": "base",
+    "RouteUnavailable": "base",
     "SendResult": "base",
     "SharedPacing": "base",
     "SlotReserver": "base",

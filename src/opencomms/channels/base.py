@@ -25,6 +25,12 @@ The contract, for adapter authors (SMPP, SMTP, HTTP...):
   (a crash lost the pushed one, or the peer never pushes); leave out the ones with none.
   Adapters that cannot ask their peer answer `[]`.
 - `aclose()` disconnects; receipts not yet pushed are found again later through `query()`.
+- `RouteUnavailable` (a transient error) says the route itself cannot take anything now: no
+  connection, a bind or login refused, the relay unreachable. Raise it where connecting fails,
+  before anything was handed over. Dispatch then holds the route's messages back (they wait,
+  using no attempt) and tries the route again with a capped backoff until it takes one; their
+  validity period still runs (30036 when it ends). Its `reason` is one of `ROUTE_DOWN_REASONS`:
+  fixed words that `/readyz` may show anyone, never a driver's own error text.
 
 A route with a rate of its own (an SMTP route's `mps`) may also meet `SharedPacing`: dispatch
 then hands it `reserve(route, mps, count)`, which takes `count` hand-off slots (epoch ms)
@@ -120,6 +126,33 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """This route will never take this message (invalid number, opted out, not capable)."""
+
+
+# Why a route is down, in words fit for an anonymous readiness probe.
+ROUTE_DOWN_REASONS = (
+    "connection refused",  # nothing listens, or the host is unreachable
+    "connection lost",  # it was up and dropped; reconnecting
+    "login refused",  # the peer refused our credentials (SMPP bind, SMTP AUTH)
+    "closing",  # the route is shutting down
+    "unavailable",  # anything else
+)
+
+
+class RouteUnavailable(TransientDeliveryError):
+    """The route cannot take any message now; nothing of this one was handed over."""
+
+    def __init__(self, code: int, message: str, reason: str = "unavailable") -> None:
+        super().__init__(code, message)
+        self.reason = reason if reason in ROUTE_DOWN_REASONS else "unavailable"
+
+
+@runtime_checkable
+class KnowsRouteState(Protocol):
+    """Optional: a channel that holds connections knows whether its route is up without
+    waiting for a hand-off to fail (an SMPP bind refused at start); `/readyz` shows it."""
+
+    def route_state(self) -> tuple[bool, str]:
+        """(up, reason): the reason in ROUTE_DOWN_REASONS' words, "" when up."""
 
 
 @runtime_checkable

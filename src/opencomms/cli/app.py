@@ -182,6 +182,24 @@ def keys_revoke(
 client_commands.register(app)
 
 
+@app.command()
+def status(
+    database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None
+) -> None:
+    """Show each route's state as the running workers report it (as /readyz does)."""
+    from opencomms.services import route_status
+
+    url = _settings(config, database_url=database_url).database_url
+    found = asyncio.run(_with_db(url, lambda db: route_status.delivery(db, now_ms())))
+    if as_json:
+        print(json.dumps(found))
+        return
+    print(f"workers: {found['workers']}" + (f" ({found['note']})" if "note" in found else ""))
+    for route in found["routes"]:
+        reason = f" ({route['reason']})" if "reason" in route else ""
+        print(f"{route['name']}: {route['state']}{reason} since {route['since']}")
+
+
 @senders_app.command("list")
 def senders_list(
     database_url: DatabaseUrl = None, as_json: AsJson = False, config: ConfigFile = None

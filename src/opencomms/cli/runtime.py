@@ -145,7 +145,14 @@ async def work(settings: Settings, stop: asyncio.Event) -> None:
     db = await open_ready(settings.database_url)
     try:
         await sync_senders(db, settings)
-        await work_on(db, settings, stop)
+        task = asyncio.create_task(work_on(db, settings, stop))
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if task.done():
+            await task  # it ended by itself: raise what it raised
+        else:
+            await _drain(task)  # stopped: the same grace period as `serve`
     finally:
         await db.dispose()
 

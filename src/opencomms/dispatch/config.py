@@ -30,3 +30,8 @@ class WorkerConfig:
     # fsync), the other renders and sends, so neither the CPU nor the disk sits idle.
     lanes: int = 2
     unmatched_receipt_ttl: float = 24 * 3600  # receipts no attempt claimed are kept this long
+    # A message found this many times with its previous lease lapsed (the worker holding it
+    # died or hung each time) is failed with 30412 instead of being tried again.
+    max_stalled_claims: int = 3
+    send_timeout: float = 120.0  # one hand-off; past it, the attempt's outcome is unknown
+    route_retry_max: float = 30.0  # a down route is probed again at most this far apart

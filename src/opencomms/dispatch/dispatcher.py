@@ -7,17 +7,25 @@ Each batch takes three short transactions around the channel calls, all set-base
   3. record: results of the hand-offs and every receipt received meanwhile, fenced again.
 A worker that dies anywhere in between leaves leased rows that fall due again when the lease
 expires; the next worker marks attempts it finds still in flight FAILED (outcome unknown).
+Such a claim counts as stalled; a message that stalls again and again is tried alone, then
+failed (30412): a poison message never takes its batch down with it (`_isolate`).
+Liquid that needs the engine renders on a thread of its own, in a task beside the lanes, so
+neither the event loop nor other messages wait for it. Stopping (`stop()`) or a route that is
+down gives claimed messages back at once, with no attempt used (store/leases.py).
 Messages waiting for a receipt (SENT) come back through the same claim once their receipt is
 overdue, and the channel is asked for it: receipts survive any crash.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
 from opencomms.channels import (
     Channel,
@@ -26,6 +34,7 @@ from opencomms.channels import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
+    RouteUnavailable,
     SendResult,
     SharedPacing,
     TransientDeliveryError,
@@ -33,11 +42,12 @@ from opencomms.channels import (
 from opencomms.clock import now_ms
 from opencomms.dispatch import outcomes
 from opencomms.dispatch.config import WorkerConfig
-from opencomms.dispatch.outcomes import Decider, Pending
-from opencomms.dispatch.plans import PlanCache, addresses
+from opencomms.dispatch.outcomes import Decider, NotHandedOff, Pending
+from opencomms.dispatch.plans import OperationPlan, PlanCache, addresses, build_plan
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.dispatch.receipts import ReceiptBuffer, settle
 from opencomms.dispatch.render import RenderError
+from opencomms.dispatch.routes import RouteBoard
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
 from opencomms.domain.emails import addressed
@@ -45,15 +55,25 @@ from opencomms.domain.routing import Sender, Step
 from opencomms.domain.status import MessageStatus
 from opencomms.domain.transitions import StatusChanges
 from opencomms.store import changes as status_changes
-from opencomms.store import inbound, inbound_keys, pacing, queue, receipts
+from opencomms.store import inbound, inbound_keys, leases, opt_outs, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
-from opencomms.store.queue import AttemptWrite, Claim, MessageWrite
+from opencomms.store.queue import AttemptWrite, Claim, MessageWrite, Reschedule
 from opencomms.store.receipts import ReceiptRow
 
 log = logging.getLogger("opencomms.dispatch")
 
 _SENDING = (MessageStatus.SCHEDULED, MessageStatus.QUEUED)
+# Costly renders go in chunks: each records its results before the next renders, so a
+# long backlog of heavy templates makes progress (and stops) chunk by chunk.
+_COSTLY_CHUNK = 50
+# Suspects (claims that stalled) other than the one tried alone come back in groups this far
+# apart, so a crash that left a thousand of them does not make every claim take them all.
+_SUSPECT_SPACING_MS = 50
+_SUSPECT_GROUP = 8
+_BIG_CONTENT = 4096  # characters of content JSON past which parsing it goes off the loop
+
+Result = SendResult | DeliveryError | NotHandedOff
 
 
 class Dispatcher:
@@ -89,10 +109,19 @@ class Dispatcher:
             self.policy.validity_ms,
         )
         self._clock = clock
+        self.clock = clock
         self._rand = rand
         self._plans = PlanCache()
-        # Paced hand-offs waiting for their slots, sent beside the lanes' next batches.
+        # Paced hand-offs waiting for their slots and costly renders, beside the lanes.
         self._paced: set[asyncio.Task[None]] = set()
+        self._rendering: set[asyncio.Task[None]] = set()
+        self.stopping = asyncio.Event()
+        self.routes = RouteBoard(list(channels), clock(), int(config.route_retry_max * 1000))
+        # One thread: heavy templates of every tenant queue there, never on the loop, and
+        # one CPU-bound thread costs the loop at most a GIL switch interval (5 ms) a turn.
+        self._renderer = ThreadPoolExecutor(1, thread_name_prefix="opencomms-render")
+        self._costly_in_hand = 0
+        self._suspect_held = False
         self._deferred = 0  # messages the last claim gave back to the queue until their slot
         self._rates = pacing.Rates()
         # A deferred message is due `lead` before its slot, so a claim (at most a poll
@@ -123,8 +152,14 @@ class Dispatcher:
         traceback: TracebackType | None,
     ) -> None:
         await self.settle_paced()
+        self._renderer.shutdown(wait=False, cancel_futures=True)
         for channel in self._distinct_channels():
             await channel.aclose()
+
+    def stop(self) -> None:
+        """Stops handing off: hand-offs already with a channel finish, everything else in
+        hand goes back to the queue at once (another worker may take it right away)."""
+        self.stopping.set()
 
     def _distinct_channels(self) -> list[Channel]:
         return list({id(c): c for c in self.channels.values()}.values())
@@ -180,20 +215,31 @@ class Dispatcher:
         return kept
 
     async def process(self, batch: list[Claim]) -> None:
+        if self.stopping.is_set():
+            await self._release(batch, self._clock())
+            return
         sending = [c for c in batch if c.status in _SENDING]
         waiting = [c for c in batch if c.status not in _SENDING]
+        if sending:
+            sending = await self._isolate(sending)
+        if sending:
+            await self._load_plans({c.operation_id for c in sending})
+            sending = await self._set_aside_costly(sending)
         now = self._clock()
         later = [c for c in sending if c.slot is not None and c.slot > now]
         if later:
             # Slots a moment ahead are waited for beside the lanes, not in them.
-            task = asyncio.create_task(self._dispatch_paced(later))
-            self._paced.add(task)
-            task.add_done_callback(self._paced.discard)
+            self._beside(self._dispatch_paced(later), self._paced)
             sending = [c for c in sending if c.slot is None or c.slot <= now]
         if sending:
             await self._dispatch(sending)
         if waiting:
             await self.tracker.check_overdue(waiting)
+
+    def _beside(self, work: Coroutine[Any, Any, None], tasks: set[asyncio.Task[None]]) -> None:
+        task = asyncio.create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def _dispatch_paced(self, claims: list[Claim]) -> None:
         try:
@@ -202,10 +248,127 @@ class Dispatcher:
             # Their leases run out and another claim picks them up again.
             log.exception("paced hand-offs failed")
 
+    async def _release(self, claims: list[Claim], next_at: int | list[int]) -> None:
+        """Gives claimed, unstarted messages back to the queue (no attempt used)."""
+        if not claims:
+            return
+        due = next_at if isinstance(next_at, list) else [next_at] * len(claims)
+        rows = [
+            Reschedule(c.id, c.lease_token, c.status, self._within_validity(c, at))
+            for c, at in zip(claims, due, strict=True)
+        ]
+        async with self.db.write() as conn:
+            await leases.release(conn, rows)
+            await queue.notify(conn)  # due again: another worker may take them now
+
+    def _within_validity(self, claim: Claim, at: int) -> int:
+        # Never later than the validity period's end: then the claim fails it (30036).
+        return min(at, claim.valid_from + self.policy.validity_ms)
+
+    # -- poison messages ---------------------------------------------------------------------
+
+    async def _isolate(self, sending: list[Claim]) -> list[Claim]:
+        """Claims whose previous lease lapsed with them in hand (the worker died or hung):
+        past `max_stalled_claims` they fail; below, one at a time per worker is tried alone
+        in this lane (the rest of the batch goes back to the queue at once), so a message
+        that kills its worker takes no other message down with it again."""
+        limit = max(self.config.max_stalled_claims, 1)
+        poisoned = [c for c in sending if c.stalled_claims >= limit]
+        suspects = [c for c in sending if 0 < c.stalled_claims < limit]
+        if not poisoned and not suspects:
+            return sending
+        now = self._clock()
+        if poisoned:
+            await self._fail_poisoned(poisoned, now)
+        fresh = [c for c in sending if c.stalled_claims == 0]
+        if not suspects:
+            return fresh
+        if self._suspect_held:
+            await self._release(suspects, _spaced(now, len(suspects)))
+            return fresh
+        alone, *others = suspects
+        await self._release([*fresh, *others], [now] * len(fresh) + _spaced(now, len(others)))
+        self._suspect_held = True
+        try:
+            await self._load_plans({alone.operation_id})
+            await self._dispatch([alone])
+        finally:
+            self._suspect_held = False
+        return []
+
+    async def _fail_poisoned(self, claims: list[Claim], now: int) -> None:
+        for claim in claims:
+            log.warning(
+                "message %s failed: its batch stopped %d times with it in hand",
+                claim.id,
+                claim.stalled_claims,
+            )
+        message = (
+            f"Delivery stopped: the worker handling this message stopped"
+            f" {self.config.max_stalled_claims} times with it in hand"
+        )
+        writes = [outcomes.refused(c, GiveUp(errors.POISON_MESSAGE, message)) for c in claims]
+        async with self.db.write() as conn:
+            changes = StatusChanges()
+            failed = await queue.write_messages(conn, writes, now, changes)
+            await queue.fail_stale_attempts(
+                conn,
+                failed,
+                outcomes.OUTCOME_UNKNOWN,
+                outcomes.OUTCOME_UNKNOWN_MESSAGE,
+                now,
+            )
+            await status_changes.settle(conn, changes, now)
+
+    # -- costly renders ----------------------------------------------------------------------
+
+    async def _set_aside_costly(self, sending: list[Claim]) -> list[Claim]:
+        """Messages whose Liquid needs the engine are rendered and sent by a task beside the
+        lanes; past a batch of them in hand, the rest go back to the queue for a moment."""
+        costly = [
+            c
+            for c in sending
+            if c.content is None and self._plans.get(c.operation_id).content.costly
+        ]
+        if not costly:
+            return sending
+        room = max(self.config.batch_size - self._costly_in_hand, 0)
+        taken, over = costly[:room], costly[room:]
+        if over:
+            await self._release(over, self._clock() + 1000)
+        if taken:
+            self._costly_in_hand += len(taken)
+            self._beside(self._dispatch_costly(taken), self._rendering)
+        ids = {c.id for c in costly}
+        return [c for c in sending if c.id not in ids]
+
+    async def _dispatch_costly(self, claims: list[Claim]) -> None:
+        tokens = {c.id: c.lease_token for c in claims}
+        try:
+            async with self._keeping_leases(tokens):
+                for start in range(0, len(claims), _COSTLY_CHUNK):
+                    if self.stopping.is_set():
+                        await self._release(claims[start:], self._clock())
+                        return
+                    chunk = claims[start : start + _COSTLY_CHUNK]
+                    for claim in chunk:
+                        del tokens[claim.id]  # from here on, the chunk's own heartbeat
+                    await self._dispatch(chunk)
+        except Exception:
+            log.exception("hand-offs of rendered templates failed")
+        finally:
+            self._costly_in_hand -= len(claims)
+
     async def settle_paced(self) -> None:
-        """Waits for the paced hand-offs in progress (they end within the horizon)."""
-        while self._paced:
-            await asyncio.gather(*self._paced, return_exceptions=True)
+        """Waits for the paced hand-offs and the costly renders in progress (paced ones end
+        within the horizon, renders within their budgets)."""
+        while self._paced or self._rendering:
+            await asyncio.gather(*self._paced, *self._rendering, return_exceptions=True)
+
+    async def settle_renders(self) -> None:
+        """Waits for the costly renders set aside (and their hand-offs) to be recorded."""
+        while self._rendering:
+            await asyncio.gather(*self._rendering, return_exceptions=True)
 
     async def apply_receipts(self) -> int:
         """Applies the receipts channels pushed since the last call."""
@@ -221,21 +384,50 @@ class Dispatcher:
     # -- sending -----------------------------------------------------------------------------
 
     async def _dispatch(self, claims: list[Claim]) -> None:
-        await self._load_plans({c.operation_id for c in claims})
-        now = self._clock()
-        pending: list[Pending] = []
-        refusals: list[MessageWrite] = []
+        tokens = {c.id: c.lease_token for c in claims}
+        async with self._keeping_leases(tokens):
+            await self._load_plans({c.operation_id for c in claims})
+            rendered = await self._render(claims)
+            now = self._clock()
+            pending: list[Pending] = []
+            refusals: list[MessageWrite] = []
+            held: list[Reschedule] = []
+            for claim in claims:
+                item = self._prepare(claim, rendered.get(claim.id), now)
+                if isinstance(item, GiveUp):
+                    refusals.append(outcomes.refused(claim, item))
+                elif self.stopping.is_set():
+                    held.append(self._hold(claim, now))
+                elif (until := self.routes.held_until(item.step.sender.route, now)) is not None:
+                    held.append(self._hold(claim, until))
+                else:
+                    pending.append(item)
+            owned, refused = await self._start(claims, pending, refusals, held, now)
+            ready = [p for p in pending if p.claim.id in owned]
+            for gone in tokens.keys() - {p.claim.id for p in ready}:
+                del tokens[gone]  # written or given back: no lease left to keep
+            if ready:
+                results = await self._send_all(ready, refused)
+                await self._record(ready, results)
+
+    def _hold(self, claim: Claim, until: int) -> Reschedule:
+        return Reschedule(
+            claim.id, claim.lease_token, claim.status, self._within_validity(claim, until)
+        )
+
+    async def _render(self, claims: list[Claim]) -> dict[str, dict[str, Any] | RenderError]:
+        """Each claim's content not rendered yet, by message id; heavy templates on the
+        render thread."""
+        groups: dict[str, list[Claim]] = defaultdict(list)
         for claim in claims:
-            item = self._prepare(claim, now)
-            if isinstance(item, Pending):
-                pending.append(item)
-            else:
-                refusals.append(outcomes.refused(claim, item))
-        owned = await self._start(claims, pending, refusals, now)
-        ready = [p for p in pending if p.claim.id in owned]
-        if ready:
-            results = await self._send_all(ready)
-            await self._record(ready, results)
+            if claim.content is None:
+                groups[claim.operation_id].append(claim)
+        out: dict[str, dict[str, Any] | RenderError] = {}
+        for operation_id, group in groups.items():
+            template = self._plans.get(operation_id).content
+            results = await template.render_all([c.variables for c in group], self._renderer)
+            out.update(zip((c.id for c in group), results, strict=True))
+        return out
 
     async def _load_plans(self, operation_ids: set[str]) -> None:
         missing = self._plans.missing(operation_ids)
@@ -243,10 +435,19 @@ class Dispatcher:
             return
         async with self.db.read() as conn:
             loaded = await queue.load_operations(conn, missing)
+        loop = asyncio.get_running_loop()
         for op_id, (content, sender, kind) in loaded.items():
-            self._plans.add(op_id, content, sender, kind)
+            plan: OperationPlan
+            if len(dumps(content)) > _BIG_CONTENT:
+                # Parsing 64 KiB of Liquid holds the interpreter for tens of milliseconds.
+                plan = await loop.run_in_executor(self._renderer, build_plan, content, sender, kind)
+            else:
+                plan = build_plan(content, sender, kind)
+            self._plans.put(op_id, plan)
 
-    def _prepare(self, claim: Claim, now: int) -> Pending | GiveUp:
+    def _prepare(
+        self, claim: Claim, rendered: dict[str, Any] | RenderError | None, now: int
+    ) -> Pending | GiveUp:
         """The message's next hand-off, or why it must fail without one."""
         refused = self.policy.refuse(claim.attempt_count, claim.valid_from, now)
         if refused is not None:
@@ -259,20 +460,20 @@ class Dispatcher:
         step = steps[claim.route_index]
         if step.to_index >= len(targets):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
-        if claim.content is None:
-            try:
-                rendered = plan.content.render(claim.variables)
-            except RenderError as error:
-                return GiveUp(error.code, error.message)
-            rendered = addressed(rendered, claim.recipient)  # an email's To display name
-            content = dumps(rendered)
+        if claim.content is not None:
+            content, body = claim.content, loads(claim.content)
         else:
-            content, rendered = claim.content, loads(claim.content)
+            if rendered is None:  # `_render` renders every claim of `_dispatch` first
+                rendered = plan.content.render_each([claim.variables])[0]
+            if isinstance(rendered, RenderError):
+                return GiveUp(rendered.code, rendered.message)
+            body = addressed(rendered, claim.recipient)  # an email's To display name
+            content = dumps(body)
         to = targets[step.to_index]
         number = claim.attempt_count + 1
         sender = step.sender
         outbound = OutboundMessage(
-            claim.id, number, sender.channel, sender.address, to.address, rendered
+            claim.id, number, sender.channel, sender.address, to.address, body
         )
         return Pending(claim, plan, steps, to, number, content, outbound)
 
@@ -289,15 +490,26 @@ class Dispatcher:
         return (Step(sender, 0),)
 
     async def _start(
-        self, claims: list[Claim], pending: list[Pending], refusals: list[MessageWrite], now: int
-    ) -> set[str]:
-        """Transaction 2: the fenced write that must precede any channel call."""
+        self,
+        claims: list[Claim],
+        pending: list[Pending],
+        refusals: list[MessageWrite],
+        held: list[Reschedule],
+        now: int,
+    ) -> tuple[set[str], dict[str, DeliveryError]]:
+        """Transaction 2: the fenced write that must precede any channel call. Also answers
+        the hand-offs refused before the channel (opted-out numbers): they are recorded as
+        attempts the route refused, so the code shows on the message and fallback applies."""
         async with self.db.write() as conn:
+            refused = await self._opted_out(conn, pending)
+            if await leases.release(conn, held):
+                await queue.notify(conn)
             changes = StatusChanges()
             statuses = {c.id: c.status for c in claims}
             handoffs = [p.handoff() for p in pending]
             owned = await queue.start_handoffs(conn, handoffs, now, changes, statuses)
             failed = await queue.write_messages(conn, refusals, now, changes)
+            await leases.reset_stalled(conn, {c.id for c in claims if c.stalled_claims} & failed)
             # Only a message tried before can have an attempt left in flight by a dead worker.
             retried = {c.id for c in claims if c.attempt_count} & (owned | failed)
             stale = await queue.fail_stale_attempts(
@@ -312,28 +524,51 @@ class Dispatcher:
             started = [p.attempt(p.claim.slot or now) for p in pending if p.claim.id in owned]
             await queue.insert_attempts(conn, started, now, changes)
             await status_changes.settle(conn, changes, now)
-        return owned
+        return owned, refused
 
-    async def _send_all(self, ready: list[Pending]) -> list[SendResult | DeliveryError]:
+    async def _opted_out(self, conn: Any, pending: list[Pending]) -> dict[str, DeliveryError]:
+        """Hand-offs to a number that told this sender STOP (and not START since): 21610,
+        before anything reaches the channel, as carriers refuse them."""
+        by_account: dict[str, list[Pending]] = defaultdict(list)
+        for item in pending:
+            by_account[item.claim.account_sid].append(item)
+        with_any = await opt_outs.accounts_with_opt_outs(conn, by_account)
+        blocked: dict[str, DeliveryError] = {}
+        for account in with_any:
+            items = by_account[account]
+            pairs = {(p.step.sender.address, p.to.address) for p in items}
+            stopped = await opt_outs.opted_out(conn, account, pairs)
+            for item in items:
+                sender, to = item.step.sender.address, item.to.address
+                if (sender, to) in stopped:
+                    why = (
+                        f"Attempt to send to unsubscribed recipient: {to} replied STOP to"
+                        f" {sender}; it must reply START before that sender may write again"
+                    )
+                    blocked[item.claim.id] = PermanentDeliveryError(errors.OPTED_OUT, why)
+        return blocked
+
+    async def _send_all(
+        self, ready: list[Pending], refused: dict[str, DeliveryError]
+    ) -> list[Result]:
         """Hands the batch off with up to `send_concurrency` sends in flight.
 
         A few sender tasks share the batch rather than one task per message: a channel that
         answers at once (the sandbox) then costs no task at all per message.
         """
-        tokens = {p.claim.id: p.claim.lease_token for p in ready}
-        results: list[SendResult | DeliveryError | None] = [None] * len(ready)
+        results: list[Result | None] = [None] * len(ready)
         todo = iter(enumerate(ready))
 
         async def sender() -> None:
             for index, item in todo:
-                results[index] = await self._send_one(item)
+                answer = refused.get(item.claim.id)
+                results[index] = answer if answer is not None else await self._send_one(item)
 
         senders = min(max(self.config.send_concurrency, 1), len(ready))
-        async with self._keeping_leases(tokens):
-            await asyncio.gather(*(sender() for _ in range(senders)))
+        await asyncio.gather(*(sender() for _ in range(senders)))
         return [r for r in results if r is not None]
 
-    async def _send_one(self, item: Pending) -> SendResult | DeliveryError:
+    async def _send_one(self, item: Pending) -> Result:
         route = item.step.sender.route
         channel = self.channels.get(route)
         if channel is None:
@@ -342,27 +577,62 @@ class Dispatcher:
             )
         slot = item.claim.slot
         # Never before the sender's pacing slot (a timer may fire a hair early: look again).
-        while slot is not None and (wait := slot - self._clock()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait / 1000)
+        while slot is not None and (wait := slot - self._clock()) > 0:
+            if await self._stopped_within(wait / 1000):
+                break
+        if self.stopping.is_set():
+            return NotHandedOff(self._clock())
+        until = self.routes.held_until(route, self._clock())
+        if until is not None:  # the route went down since this batch started
+            return NotHandedOff(until)
         try:
-            result = await channel.send(item.outbound)
+            # asyncio.timeout, not wait_for: the send must run in this task, so that its
+            # result is in `unrecorded` before a receipt it scheduled can be applied.
+            async with asyncio.timeout(self.config.send_timeout):
+                result = await channel.send(item.outbound)
+        except RouteUnavailable as error:
+            return NotHandedOff(self.routes.down(route, error.reason, self._clock()))
+        except TimeoutError:
+            message = f"The route {route} did not answer within {self.config.send_timeout:g} s"
+            return TransientDeliveryError(outcomes.OUTCOME_UNKNOWN, message)
         except DeliveryError as error:
+            self.routes.taken(route, self._clock())  # it answered: it is up
             return error
         except Exception as error:
             # A channel bug must not strand the batch; whether the message left is unknown.
             log.exception("channel %s failed unexpectedly", channel.name)
             return TransientDeliveryError(outcomes.OUTCOME_UNKNOWN, f"Channel error: {error}")
         self.receipts.unrecorded.update((result.external_id, *result.parts))
+        self.routes.taken(route, self._clock())
         return result
 
-    async def _record(
-        self, ready: list[Pending], results: list[SendResult | DeliveryError]
-    ) -> None:
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        return self.stopping.is_set()
+
+    async def _record(self, ready: list[Pending], results: list[Result]) -> None:
         """Transaction 3: the results, fenced, and the receipts that came with them."""
         now = self._clock()
         sent = [i for r in results if isinstance(r, SendResult) for i in (r.external_id, *r.parts)]
+        back = [
+            leases.Unstart(
+                p.claim.id,
+                p.claim.lease_token,
+                p.number,
+                self._within_validity(p.claim, r.next_at),
+                p.claim.operation_id,
+            )
+            for p, r in zip(ready, results, strict=True)
+            if isinstance(r, NotHandedOff)
+        ]
+        handed: list[tuple[Pending, SendResult | DeliveryError]] = [
+            (p, r) for p, r in zip(ready, results, strict=True) if not isinstance(r, NotHandedOff)
+        ]
         try:
-            await self._write_results(ready, results, sent, now)
+            await self._write_results(
+                [p for p, _ in handed], [r for _, r in handed], sent, back, now
+            )
         finally:
             self.receipts.unrecorded.difference_update(sent)
         if sent and self.db.dialect == "postgresql":
@@ -374,6 +644,7 @@ class Dispatcher:
         ready: list[Pending],
         results: list[SendResult | DeliveryError],
         sent: list[str],
+        back: list[leases.Unstart],
         now: int,
     ) -> None:
         with self.receipts.take(sent) as in_hand:
@@ -384,10 +655,14 @@ class Dispatcher:
             writes = self._outcomes(ready, results, single, now)
             async with self.db.write() as conn:
                 changes = StatusChanges()
+                for operation_id in await leases.unstart(conn, back, now):
+                    changes.started(operation_id, -1)  # its attempt row is gone
                 downstream = {m.id: a.external_id for m, a in writes}
                 hit = await queue.write_messages(
                     conn, [m for m, _ in writes], now, changes, downstream
                 )
+                stalled = {p.claim.id for p in ready if p.claim.stalled_claims}
+                await leases.reset_stalled(conn, stalled & hit)
                 await queue.write_attempts(conn, [a for m, a in writes if m.id in hit], now)
                 if len(hit) < len(ready):
                     log.warning("%d results dropped: their lease was lost", len(ready) - len(hit))
@@ -395,6 +670,8 @@ class Dispatcher:
                 # Receipts that overtook their send result may wait in the table for these ids.
                 early = await receipts.take_unmatched(conn, sent)
                 await self.tracker.apply(conn, early + of_parts, now, changes)
+                if back:
+                    await queue.notify(conn)  # given back: due now for another worker
                 await status_changes.settle(conn, changes, now)
 
     def _outcomes(
@@ -461,6 +738,11 @@ def _parts(
         if isinstance(result, SendResult) and result.parts and item.claim.id in hit
         for part in _ids(result)
     ]
+
+
+def _spaced(now: int, count: int) -> list[int]:
+    """Due times for `count` suspects given back: the first group at once, then spaced."""
+    return [now + (i // _SUSPECT_GROUP) * _SUSPECT_SPACING_MS for i in range(count)]
 
 
 def _ids(result: SendResult) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from opencomms.channels import (
 from opencomms.dispatch.plans import OperationPlan
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.domain.routing import Address, Step
+from opencomms.domain.sessions import session_id
 from opencomms.domain.status import MessageStatus
 from opencomms.store.codec import dumps
 from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite, NewAttempt
@@ -19,6 +20,14 @@ from opencomms.store.queue import AttemptWrite, Claim, Handoff, MessageWrite, Ne
 # so nobody knows whether the channel took the message.
 OUTCOME_UNKNOWN = 30008
 OUTCOME_UNKNOWN_MESSAGE = "Outcome unknown: the worker handing this attempt off stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class NotHandedOff:
+    """The channel was never called (the worker is stopping, the route is down): the message
+    goes back to the queue due at `next_at`, its attempt not used."""
+
+    next_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +52,18 @@ class Pending:
 
     def handoff(self) -> Handoff:
         c = self.claim
-        channel = self.step.sender.channel
+        sender = self.step.sender
+        # The same id an inbound reply from this address to this sender gets: they thread.
+        session = session_id(c.account_sid, sender.channel, sender.address, self.to.address)
         return Handoff(
-            c.id, c.lease_token, self.number, c.route_index, channel, self.sender, self.content
+            c.id,
+            c.lease_token,
+            self.number,
+            c.route_index,
+            sender.channel,
+            self.sender,
+            self.content,
+            session,
         )
 
     def attempt(self, attempted_at: int) -> NewAttempt:

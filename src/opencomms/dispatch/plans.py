@@ -47,6 +47,17 @@ class OperationPlan:
         return self._sender_json[sender]
 
 
+def build_plan(
+    content: dict[str, Any], sender: dict[str, Any] | None, kind: str = OperationKind.MESSAGES
+) -> OperationPlan:
+    """An operation's plan, its templates parsed (which can take a while: off the loop)."""
+    spec = sender_spec(sender)
+    pool = spec.sender_pool_id if spec is not None and not spec.sender_id else None
+    # The SMS text limit is a message's; an email's text may be as long as a letter.
+    limit = MAX_TEXT if kind == OperationKind.MESSAGES else None
+    return OperationPlan(ContentTemplate(content, limit), pool)
+
+
 @dataclass
 class PlanCache:
     """Keeps the plans of recently dispatched operations (a send's batches share one)."""
@@ -64,11 +75,10 @@ class PlanCache:
         sender: dict[str, Any] | None,
         kind: str = OperationKind.MESSAGES,
     ) -> None:
-        spec = sender_spec(sender)
-        pool = spec.sender_pool_id if spec is not None and not spec.sender_id else None
-        # The SMS text limit is a message's; an email's text may be as long as a letter.
-        limit = MAX_TEXT if kind == OperationKind.MESSAGES else None
-        self._plans[operation_id] = OperationPlan(ContentTemplate(content, limit), pool)
+        self.put(operation_id, build_plan(content, sender, kind))
+
+    def put(self, operation_id: str, plan: OperationPlan) -> None:
+        self._plans[operation_id] = plan
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
 

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from typing import Any
 
 from opencomms.domain import errors
@@ -78,12 +79,15 @@ class ContentTemplate:
         return results
 
     async def render_all(
-        self, recipients: list[Mapping[str, str]]
+        self, recipients: list[Mapping[str, str]], executor: Executor | None = None
     ) -> list[dict[str, Any] | RenderError]:
-        """`render_each`, on a thread when the engine runs: it must not hold the event loop."""
+        """`render_each`, on a thread (`executor`'s, else the loop's default) when the engine
+        runs: it must not hold the event loop. Each render keeps to its own budget (the
+        render thread's CPU time, templating/budget.py), so a recipient past it fails alone."""
         if not self.costly:
             return self.render_each(recipients)
-        return await asyncio.to_thread(self.render_each, recipients)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.render_each, recipients)
 
     def render(self, variables: Mapping[str, str]) -> dict[str, Any]:
         if self._broken is not None:

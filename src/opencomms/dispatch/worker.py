@@ -10,12 +10,16 @@ from opencomms.channels import registry
 from opencomms.channels.registry import RouteConfig
 from opencomms.dispatch.config import WorkerConfig
 from opencomms.dispatch.dispatcher import Dispatcher
+from opencomms.dispatch.routes import route_view
 from opencomms.dispatch.wakeup import PgListener, first_of, listen_dsn
+from opencomms.store import route_states
 from opencomms.store.db import Database
 
 log = logging.getLogger("opencomms.dispatch")
 
 _PRUNE_EVERY = 600.0  # seconds between sweeps of receipts that never found their attempt
+_REPORT_EVERY = 10.0  # seconds between two reports of the route states, when nothing changed
+_FORGET_AFTER = 24 * 3600.0  # a worker's route states with no report for this long are removed
 
 
 def default_dispatcher(
@@ -74,11 +78,53 @@ class Health:
 
 
 async def serve(dispatcher: Dispatcher, wakeups: list[asyncio.Event], stop: asyncio.Event) -> None:
-    """Runs the configured number of lanes until `stop`; each finishes its batch first."""
+    """Runs the configured number of lanes until `stop`. Then nothing more is claimed, the
+    hand-offs already with a channel finish, and everything else in hand goes back to the
+    queue at once (Dispatcher.stop)."""
     health = Health(dispatcher.config.poll_interval)
     async with asyncio.TaskGroup() as lanes:
+        lanes.create_task(_stop_on(stop, dispatcher))
+        lanes.create_task(_report_routes(dispatcher, stop))
         for lane in range(max(dispatcher.config.lanes, 1)):
             lanes.create_task(_lane(dispatcher, wakeups, stop, health, prunes=lane == 0))
+
+
+async def _stop_on(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
+    await stop.wait()
+    dispatcher.stop()
+
+
+async def _report_routes(dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    """Writes this worker's route states for /readyz: on every change (looked at every
+    second) and every `_REPORT_EVERY` seconds; a stopping worker removes its rows."""
+    worker_id = dispatcher.config.worker_id
+    reported: tuple[object, ...] | None = None
+    next_report = 0.0
+    while not stop.is_set():
+        now = dispatcher.clock()
+        views = route_view(dispatcher.routes, dispatcher.channels, now)
+        seen = tuple((v.route, v.up, v.reason) for v in views)
+        if seen != reported or time.monotonic() >= next_report:
+            try:
+                async with dispatcher.db.write() as conn:
+                    await route_states.report(
+                        conn,
+                        [
+                            route_states.RouteState(
+                                worker_id, v.route, v.up, v.reason, v.since, now
+                            )
+                            for v in views
+                        ],
+                    )
+                reported, next_report = seen, time.monotonic() + _REPORT_EVERY
+            except Exception:
+                log.debug("route states not written", exc_info=True)
+        await first_of([stop], 1.0)
+    with contextlib.suppress(Exception):
+        async with dispatcher.db.write() as conn:
+            await route_states.forget(
+                conn, worker_id, dispatcher.clock() - int(_FORGET_AFTER * 1000)
+            )
 
 
 async def _lane(

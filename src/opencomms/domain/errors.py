@@ -36,6 +36,8 @@ QUEUE_OVERFLOW = 30001
 VALIDITY_EXPIRED = 30036
 RENDER_FAILED = 30410
 RENDER_LIMIT = 30411  # a render past its budget (time, loops, value sizes)
+# A message whose batch kept dying with it in hand (a worker crash or hang, every time).
+POISON_MESSAGE = 30412
 RCS_NOT_ENABLED = 61337
 
 

@@ -70,3 +70,17 @@ async def opted_out(
         for row in await conn.execute(query):
             found.update(wanted[(row.sender_address, row.address)])
     return found
+
+
+async def accounts_with_opt_outs(conn: AsyncConnection, account_sids: Iterable[str]) -> set[str]:
+    """Which of these accounts have any number opted out: the pair lookup is skipped for
+    the others (most batches), so enforcing opt-outs costs one small query per batch."""
+    wanted = list(account_sids)
+    if not wanted:
+        return set()
+    query = (
+        select(opt_outs.c.account_sid)
+        .where(opt_outs.c.account_sid.in_(wanted), opt_outs.c.opted_out)
+        .distinct()
+    )
+    return {row.account_sid for row in await conn.execute(query)}

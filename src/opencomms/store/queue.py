@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms.domain.status import MessageStatus
@@ -53,6 +53,7 @@ class Claim:
     sender_id: str | None  # the current step's sender (pacing keys on it)
     paced_at: int | None  # a pacing slot reserved by an earlier claim
     valid_from: int  # the validity period runs from the send time (scheduled) or creation
+    stalled_claims: int = 0  # claims that found the lease before this one lapsed, not released
     slot: int | None = None  # the pacing slot (epoch ms) its hand-off must wait for
     tags: str = "{}"  # JSON, for the events of its status changes
 
@@ -81,6 +82,11 @@ async def claim(
             lease_owner=owner,
             lease_expires_at=expires,
             next_attempt_at=expires,
+            # A lease still owned was never released: its holder died or hung with it.
+            stalled_claims=case(
+                (messages.c.lease_owner.is_not(None), messages.c.stalled_claims + 1),
+                else_=messages.c.stalled_claims,
+            ),
         )
         .returning(
             *(
@@ -105,11 +111,12 @@ async def claim(
             ),
             func.coalesce(messages.c.send_at, messages.c.created_at).label("valid_from"),
             messages.c.tags,
+            messages.c.stalled_claims,
         )
     )
     rows = (await conn.execute(stmt)).all()  # one fetch, positional: 1,000 rows per batch
     claims = []
-    for id_, op, account, status, to, variables, *rest, valid_from, tags in rows:
+    for id_, op, account, status, to, variables, *rest, valid_from, tags, stalled in rows:
         content, channel, sender, plan, route_index, attempts, token, sender_id, paced = rest
         claims.append(
             Claim(
@@ -129,6 +136,7 @@ async def claim(
                 sender_id,
                 paced,
                 valid_from,
+                stalled,
                 tags=tags,
             )
         )
@@ -265,6 +273,7 @@ class Handoff:
     channel: str
     sender: str  # JSON
     content: str  # JSON, rendered
+    session_id: str  # the sender's conversation with the address (domain/sessions.py)
 
 
 _HANDOFF_COLUMNS = (
@@ -275,6 +284,7 @@ _HANDOFF_COLUMNS = (
     ("channel", "text"),
     ("sender", "text"),
     ("content", "text"),
+    ("session_id", "text"),
 )
 
 
@@ -292,7 +302,7 @@ async def start_handoffs(
     sql = (
         "UPDATE messages SET status = 'QUEUED', attempt_count = v.number,"
         " route_index = v.route_index, channel = v.channel, sender = v.sender,"
-        " content = v.content, paced_at = NULL, updated_at = :now"
+        " content = v.content, session_id = v.session_id, paced_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
         " AND messages.status IN ('SCHEDULED', 'QUEUED')"
     )

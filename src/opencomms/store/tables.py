@@ -459,3 +459,23 @@ inbound_keys = Table(
     Column("received_at", BigInteger, nullable=False),
     Index("ix_inbound_keys_received", "received_at"),
 )
+
+# -- Poison messages and route states (issue 10, issue 8) -------------------------------------
+
+# Claims that found the previous lease lapsed, not released: its holder died or hung with the
+# message in hand. Reset by any recorded outcome; past a few, the message is failed alone
+# (dispatch/dispatcher.py `_isolate`) so it cannot take the worker down again.
+messages.append_column(Column("stalled_claims", Integer, nullable=False, server_default=text("0")))
+
+# What each worker last saw of each route it holds (dispatch/routes.py): any API process
+# reads it for /readyz. `reported_at` is refreshed periodically, so a dead worker's rows age.
+route_states = Table(
+    "route_states",
+    metadata,
+    Column("worker_id", String(128), primary_key=True),
+    Column("route", String(64), primary_key=True),
+    Column("up", Boolean, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("since", BigInteger, nullable=False),
+    Column("reported_at", BigInteger, nullable=False),
+)

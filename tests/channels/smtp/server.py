@@ -115,6 +115,7 @@ async def main() -> None:
     parser.add_argument("--auth")
     parser.add_argument("--implicit", action="store_true")
     parser.add_argument("--sink", action="store_true")
+    parser.add_argument("--port", type=int, default=0)  # 0: any free port
     args = parser.parse_args()
     handler = Handler(None if args.sink else args.spool)
     context = None
@@ -136,7 +137,8 @@ async def main() -> None:
         )
 
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, sock=sock, ssl=context if args.implicit else None)
     print(f"READY {sock.getsockname()[1]}", flush=True)

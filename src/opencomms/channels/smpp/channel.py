@@ -25,6 +25,7 @@ from opencomms.channels.base import (
     OutboundMessage,
     PermanentDeliveryError,
     Receipt,
+    RouteUnavailable,
     SendResult,
     TransientDeliveryError,
 )
@@ -55,7 +56,7 @@ Held = tuple[Session, int, bytes]  # an inbound part's Ack and the digest of its
 ReceiptSinkAny = Callable[[Receipt], Awaitable[None] | None]
 
 
-class RouteDownError(TransientDeliveryError):
+class RouteDownError(RouteUnavailable):
     """No connection of the route is bound: the message should wait, not use up an attempt."""
 
 
@@ -157,6 +158,18 @@ class SmppChannel:
             sum(1 for link in self._links if link.session and link.session.bound),
             len(self._links),
         )
+
+    def route_state(self) -> tuple[bool, str]:
+        """(up, reason) in dispatch's fixed words (channels.base.KnowsRouteState)."""
+        up = self.state().up
+        return up, "" if up else self._why_down()
+
+    def _why_down(self) -> str:
+        """The route's state in dispatch's fixed words (channels.base.ROUTE_DOWN_REASONS)."""
+        reasons = " ".join(link.reason for link in self._links if link.reason).lower()
+        if "bind" in reasons and "refused" in reasons:
+            return "login refused"
+        return "connection refused" if "cannot connect" in reasons else "connection lost"
 
     def link_up(self, link: Link) -> None:
         session = link.session
@@ -260,7 +273,7 @@ class SmppChannel:
         loop = asyncio.get_running_loop()
         while True:
             if self.closing:
-                raise RouteDownError(UNKNOWN_ERROR, f"SMPP route {self.name} is closing")
+                raise RouteDownError(UNKNOWN_ERROR, f"SMPP route {self.name} is closing", "closing")
             best = None
             window = self.config.window
             for session in self._senders:
@@ -294,13 +307,15 @@ class SmppChannel:
     async def _wait_for_room(self) -> None:
         if not self._senders:
             if not any(link.was_bound for link in self._links):
-                raise RouteDownError(UNKNOWN_ERROR, f"SMPP route down: {self.state().reason}")
+                raise RouteDownError(
+                    UNKNOWN_ERROR, f"SMPP route down: {self.state().reason}", self._why_down()
+                )
             # A bound route dropped: its messages wait a reconnect out rather than fail.
             try:
                 await asyncio.wait_for(self._up.wait(), self.config.connect_timeout)
             except TimeoutError:
                 raise RouteDownError(
-                    UNKNOWN_ERROR, f"SMPP route down: {self.state().reason}"
+                    UNKNOWN_ERROR, f"SMPP route down: {self.state().reason}", "connection lost"
                 ) from None
             return
         waiter = asyncio.get_running_loop().create_future()

@@ -27,6 +27,7 @@ from opencomms.channels.base import (
     PermanentDeliveryError,
     Receipt,
     ReceiptSink,
+    RouteUnavailable,
     SendResult,
     SlotReserver,
     TransientDeliveryError,
@@ -195,7 +196,7 @@ class SmtpChannel:
             reused = session is not None
             try:
                 if session is None:
-                    session = await open_session(self.endpoint)
+                    session = await self._connect()
                 reply = await session.transaction(sender, recipient, data)
             except SessionRefused as refused:
                 raise TransientDeliveryError(
@@ -221,6 +222,25 @@ class SmtpChannel:
                 self._idle.append(session)
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect(self) -> Session:
+        """A fresh session; a relay that cannot be reached or refuses us marks the route
+        down (dispatch holds its messages back) instead of failing a message's attempt."""
+        try:
+            return await open_session(self.endpoint)
+        except SessionRefused as refused:
+            reason = "login refused" if refused.stage == "AUTH" else "unavailable"
+            raise RouteUnavailable(
+                replies.RELAY_UNAVAILABLE,
+                f"{refused.stage}: {replies.describe(refused.reply)}",
+                reason,
+            ) from refused
+        except _DROPPED as error:
+            raise RouteUnavailable(
+                replies.RELAY_UNAVAILABLE,
+                f"Cannot connect to the SMTP relay {self.config.host}: {error!r}",
+                "connection refused",
+            ) from error
 
     async def query(self, handoffs: Sequence[Handoff]) -> list[Receipt]:
         """Every hand-off with an id got a 2xx, the final word of SMTP."""

@@ -35,6 +35,22 @@ async def attempt_count(db: Database, **where: object) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
+async def last_attempt_id(db: Database) -> int:
+    async with db.read() as conn:
+        return int((await conn.execute(select(func.max(attempts.c.id)))).scalar_one())
+
+
+async def statuses_up_to(db: Database, last_id: int) -> dict[str, int]:
+    """How many attempt rows up to `last_id` are in each status."""
+    query = (
+        select(attempts.c.status, func.count())
+        .where(attempts.c.id <= last_id)
+        .group_by(attempts.c.status)
+    )
+    async with db.read() as conn:
+        return {str(status): int(n) for status, n in (await conn.execute(query)).all()}
+
+
 async def leased(db: Database) -> int:
     query = select(func.count()).where(messages.c.lease_owner.is_not(None))
     async with db.read() as conn:
@@ -52,10 +68,14 @@ async def test_a_stopping_worker_hands_its_leases_to_another_at_once(
     try:
 
         async def started() -> bool:
-            return await attempt_count(db) >= 20
+            return await attempt_count(db) == 600
 
+        # Both lanes have claimed and started their batch: an attempt row in flight each.
         await eventually(started, 30)
         assert await leased(db) == 600  # the first worker holds everything
+        # Row ids only grow: the rows the second worker inserts for what it takes over come
+        # after these, so they can be told apart from the first worker's own.
+        first_last = await last_attempt_id(db)
         second = start_worker(queue_pg_url, worker_id="second", **SLOW)
         await asyncio.sleep(1.0)  # started, finding nothing it may claim
         first.send_signal(sig)
@@ -63,8 +83,13 @@ async def test_a_stopping_worker_hands_its_leases_to_another_at_once(
         assert await asyncio.to_thread(first.wait, 20) == 0
         # Only what was with the sandbox finished: four hand-offs per lane, 200 ms each.
         assert time.monotonic() - stopped_at < 10
-        by_first = await attempt_count(db)
-        assert by_first < 600, "the signal came after the first worker had sent everything"
+        # The first worker's rows left: only the hand-offs it made, recorded. Counting every
+        # row instead would count the second worker's too: woken by the release, it may
+        # have started what it took over before the first process was gone.
+        by_first = await statuses_up_to(db, first_last)
+        assert "QUEUED" not in by_first, f"attempts left in flight, not given back: {by_first}"
+        kept = sum(by_first.values())
+        assert kept < 600, "the signal came after the first worker had sent everything"
         await eventually(lambda: _all_delivered(db, op), 120)
         assert time.monotonic() - stopped_at < 120  # well before the 300 s lease ran out
     finally:

@@ -176,3 +176,39 @@ def test_a_crash_between_commit_and_answer_replays(db_url: str, tmp_path: Path, 
             assert [o["id"] for o in listed] == [retry.json()["operationId"]]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("recipients", [1, 150], ids=["one-statement", "bulk"])
+async def test_a_request_that_outlived_its_lock_writes_nothing(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, recipients: int
+) -> None:
+    """The first request is still working when its lock lapses and a retry takes the key
+    over: the retry's send is the only one; the first one's commit is refused (409), on
+    every write path (SQLite's group commit, PostgreSQL's one statement and its COPY)."""
+    from opencomms.api import messages as api_messages
+
+    monkeypatch.setattr(idempotency, "LOCK_MS", -1)  # every claim lapses at once
+    body = {
+        "to": [{"address": f"+1415555{i:04d}", "channel": "PHONE"} for i in range(recipients)],
+        "content": {"text": "Hi"},
+    }
+    spend = api_messages._spend_recipients
+    retried: list[httpx.Response] = []
+    calls: list[int] = []
+
+    async def slow_first(*args: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:  # the first request, just before its write: the retry overtakes
+            retried.append(await client.post("/v1/Messages", json=body, headers=keyed("k-slow")))
+        await spend(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api_messages, "_spend_recipients", slow_first)
+    first = await client.post("/v1/Messages", json=body, headers=keyed("k-slow"))
+    assert retried[0].status_code == 202, retried[0].text
+    assert first.status_code == 409, first.text
+    assert first.json()["errors"][0]["code"] == 20409
+    mine = [o for o in await operations_of(client) if o == retried[0].json()["operationId"]]
+    assert len(await operations_of(client)) == 1 and mine
+    again = await client.post("/v1/Messages", json=body, headers=keyed("k-slow"))
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == retried[0].json()

@@ -17,6 +17,7 @@ from opencomms.api.responses import error_response, one_error
 from opencomms.domain import errors
 from opencomms.domain.errors import NotFound, Problem, ValidationFailed
 from opencomms.store.db import UNAVAILABLE, is_unavailable
+from opencomms.store.idempotency import KeyTakenOver
 
 log = logging.getLogger("opencomms.api")
 
@@ -146,6 +147,14 @@ async def _store_failure(_request: Request, exc: Exception) -> Response:
     return await _unexpected(_request, exc)
 
 
+async def _taken_over(_request: Request, _exc: Exception) -> Response:
+    message = (
+        "This request outlived its Idempotency-Key's lock and a retry took the key over;"
+        " nothing was written by this request"
+    )
+    return one_error(409, errors.CONFLICT, message)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     if is_unavailable(exc):
         return await _store_failure(_request, exc)
@@ -165,6 +174,7 @@ HANDLERS: list[tuple[type[Exception], Handler]] = [
     (HTTPException, _http_error),
     (BodyTooLarge, _too_large),
     (Refused, _refused),
+    (KeyTakenOver, _taken_over),
     # Handled here, not by the catch-all: the catch-all re-raises into the server's log.
     *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError)),
     (Exception, _unexpected),

@@ -44,6 +44,7 @@ class Slot:
 
     account: str
     key: str
+    lock: int  # the claim's fencing token: store.idempotency.lock_of
     recorded: bool = field(default=False)
 
 
@@ -56,7 +57,9 @@ def answer_for(request: Request, response: Response) -> idempotency.Answer | Non
         return None
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
     body = bytes(response.body).decode()
-    return idempotency.Answer(slot.account, slot.key, response.status_code, headers, body)
+    return idempotency.Answer(
+        slot.account, slot.key, slot.lock, response.status_code, headers, body
+    )
 
 
 def answered(request: Request) -> None:
@@ -120,24 +123,25 @@ class Idempotency:
         body = await _read_body(receive)
         db: Database = scope["app"].state.opencomms.db
         fingerprint = await _fingerprint_of(scope, body)
-        stored = await self._claim(db, account, text, fingerprint)
+        stored, lock = await self._claim(db, account, text, fingerprint)
         if stored is not None:
             await _answer_from(stored, fingerprint)(scope, receive, send)
             return
-        slot = Slot(account, text)
+        slot = Slot(account, text, lock)
         scope["state"]["idempotency"] = slot
         await self._run(db, slot, scope, _replaying(body), send)
 
     async def _claim(
         self, db: Database, account: str, key: str, fingerprint: str
-    ) -> idempotency.Stored | None:
+    ) -> tuple[idempotency.Stored | None, int]:
+        """What the key holds already (None: claimed now), and the claim's lock."""
         now = now_ms()
         async with db.write() as conn:
             stored = await idempotency.claim(conn, account, key, fingerprint, now)
             self._claims += 1
             if self._claims % _PURGE_EVERY == 0:
                 await idempotency.purge(conn, now)
-        return stored
+        return stored, idempotency.lock_of(now)
 
     async def _run(
         self, db: Database, slot: Slot, scope: Scope, receive: Receive, send: Send
@@ -164,10 +168,14 @@ class Idempotency:
         try:
             async with db.write() as conn:
                 if status >= 500:
-                    await idempotency.release(conn, slot.account, slot.key)
+                    await idempotency.release(conn, slot.account, slot.key, slot.lock)
                     return
                 pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-                await idempotency.record(conn, slot.account, slot.key, status, pairs, body.decode())
+                text = body.decode()
+                if not await idempotency.record(
+                    conn, slot.account, slot.key, slot.lock, status, pairs, text
+                ):
+                    log.warning("idempotency key taken over by a retry; answer not kept")
         except Exception as error:
             if not is_unavailable(error):
                 raise

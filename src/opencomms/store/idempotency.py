@@ -21,6 +21,17 @@ TTL_MS = 24 * 3600 * 1000
 LOCK_MS = 60 * 1000  # a request in flight longer than this is taken to have died
 
 
+class KeyTakenOver(Exception):
+    """The key's lock lapsed and another request took it over: this request must write
+    nothing (its send is rolled back), or both would send."""
+
+
+def lock_of(claimed_at: int) -> int:
+    """The fencing token of a claim made at `claimed_at`: its `locked_until`. A takeover
+    writes a later one, so a late answer from the first request matches no row."""
+    return claimed_at + LOCK_MS
+
+
 @dataclass(frozen=True)
 class Stored:
     fingerprint: str
@@ -47,7 +58,7 @@ async def claim(
         "account_sid": account,
         "key": key,
         "fingerprint": fingerprint,
-        "locked_until": now + LOCK_MS,
+        "locked_until": lock_of(now),
         "expires_at": now + TTL_MS,
     }
     statement = _insert(conn.dialect.name).values(**row).on_conflict_do_nothing()
@@ -94,15 +105,19 @@ async def record(
     conn: AsyncConnection,
     account: str,
     key: str,
+    lock: int,
     status: int,
     headers: list[tuple[str, str]],
     body: str,
-) -> None:
-    await conn.execute(
+) -> bool:
+    """Records the answer of the claim holding `lock`; False when the key was taken over."""
+    result = await conn.execute(
         update(keys)
         .where(keys.c.account_sid == account, keys.c.key == key)
+        .where(keys.c.locked_until == lock, keys.c.status.is_(None))
         .values(status=status, headers=orjson.dumps(headers).decode(), body=body)
     )
+    return result.rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,7 @@ class Answer:
 
     account: str
     key: str
+    lock: int  # the claim's fencing token (lock_of)
     status: int
     headers: list[tuple[str, str]]
     body: str
@@ -120,35 +136,56 @@ class Answer:
     def params(self) -> tuple[Any, ...]:
         """In the order of SQLITE_RECORD and pg_record_cte's placeholders."""
         headers = orjson.dumps(self.headers).decode()
-        return (self.status, headers, self.body, self.account, self.key)
+        return (self.status, headers, self.body, self.account, self.key, self.lock)
 
 
 async def record_answer(conn: AsyncConnection, answer: Answer) -> None:
-    await record(conn, answer.account, answer.key, answer.status, answer.headers, answer.body)
+    """Records `answer` in the caller's transaction; KeyTakenOver (roll it back) when the
+    claim lapsed and another request holds the key now."""
+    recorded = await record(
+        conn, answer.account, answer.key, answer.lock, answer.status, answer.headers, answer.body
+    )
+    if not recorded:
+        raise KeyTakenOver(answer.key)
 
 
-_SET = "SET status = {}, headers = {}, body = {} WHERE account_sid = {} AND key = {}"
-SQLITE_RECORD = f"UPDATE {keys.name} " + _SET.format(*"?????")
+_SET = (
+    "SET status = {}, headers = {}, body = {} WHERE account_sid = {} AND key = {}"
+    " AND locked_until = {} AND status IS NULL"
+)
+SQLITE_RECORD = f"UPDATE {keys.name} " + _SET.format(*"??????")
 
 
 def record_sqlite(conn: sqlite3.Connection, answer: Answer) -> None:
-    """`record_answer` on a raw connection (the SQLite group commit's)."""
-    conn.execute(SQLITE_RECORD, answer.params())
+    """`record_answer` on a raw connection (the SQLite group commit's savepoint)."""
+    if conn.execute(SQLITE_RECORD, answer.params()).rowcount != 1:
+        raise KeyTakenOver(answer.key)
 
 
 def pg_record_cte(first: int) -> str:
-    """`record_answer` as a CTE for a one-statement write whose Answer.params are bound
-    from `$first` on (a data-modifying CTE runs whether or not it is referenced)."""
-    marks = [f"${n}" for n in range(first, first + 5)]
+    """`record_answer` as CTEs for a one-statement write whose Answer.params are bound
+    from `$first` on. `answer_guard` divides by the rows recorded: the statement must
+    join it and test its value, so that a key taken over (no row recorded) aborts the
+    whole statement with division_by_zero, which the caller turns into KeyTakenOver."""
+    marks = [f"${n}" for n in range(first, first + 6)]
     marks[0] += "::integer"
-    return f"answer AS (UPDATE {keys.name} " + _SET.format(*marks) + ")"
+    marks[5] += "::bigint"
+    return (
+        f"answer AS (UPDATE {keys.name} " + _SET.format(*marks) + " RETURNING 1),"
+        " answer_guard AS MATERIALIZED"
+        " (SELECT 1 / (SELECT count(*)::integer FROM answer) AS recorded)"
+    )
 
 
-async def release(conn: AsyncConnection, account: str, key: str) -> None:
-    """Forgets an in-flight key whose request took nothing (a 5xx): a retry runs afresh."""
+async def release(conn: AsyncConnection, account: str, key: str, lock: int) -> None:
+    """Forgets an in-flight key whose request took nothing (a 5xx): a retry runs afresh.
+    Fenced: a key another request took over stays its."""
     await conn.execute(
         delete(keys).where(
-            keys.c.account_sid == account, keys.c.key == key, keys.c.status.is_(None)
+            keys.c.account_sid == account,
+            keys.c.key == key,
+            keys.c.locked_until == lock,
+            keys.c.status.is_(None),
         )
     )
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -371,6 +372,8 @@ def _pg_send_sql(answered: bool) -> str:
         f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
         f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
         f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
+        # The guard's value must be used, or the planner drops the division unevaluated.
+        + (" CROSS JOIN answer_guard WHERE answer_guard.recorded = 1" if answered else "")
     )
 
 
@@ -396,6 +399,10 @@ async def _write_send_postgresql(
         driver: Any = raw.driver_connection
         try:
             await driver.execute(sql, *operation, *columns, *event_columns, now, *extra)
+        except asyncpg.DivisionByZeroError as error:
+            if answer is None:
+                raise
+            raise idempotency.KeyTakenOver(answer.key) from error  # answer_guard: nothing written
         except BaseException:
             # Past SQLAlchemy, nothing notices a connection the error broke: drop it rather
             # than hand it to the next request.

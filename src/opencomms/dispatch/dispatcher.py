@@ -190,6 +190,10 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One batch plus the receipts that arrived; returns how many items were handled
         (messages deferred to their pacing slot included: more may be due right away)."""
+        if self._suspect_held:
+            # A message that may kill this process is being tried alone: the other lanes
+            # claim nothing meanwhile, so if it does, no other message is caught in hand.
+            return await self.apply_receipts()
         batch = await self.claim()
         deferred, self._deferred = self._deferred, 0
         if batch:

@@ -122,6 +122,7 @@ class Dispatcher:
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="opencomms-render")
         self._costly_in_hand = 0
         self._suspect_held = False
+        self._lanes_busy = 0  # lanes between their claim and the end of its processing
         self._deferred = 0  # messages the last claim gave back to the queue until their slot
         self._rates = pacing.Rates()
         # A deferred message is due `lead` before its slot, so a claim (at most a poll
@@ -194,10 +195,14 @@ class Dispatcher:
             # A message that may kill this process is being tried alone: the other lanes
             # claim nothing meanwhile, so if it does, no other message is caught in hand.
             return await self.apply_receipts()
-        batch = await self.claim()
-        deferred, self._deferred = self._deferred, 0
-        if batch:
-            await self.process(batch)
+        self._lanes_busy += 1
+        try:
+            batch = await self.claim()
+            deferred, self._deferred = self._deferred, 0
+            if batch:
+                await self.process(batch)
+        finally:
+            self._lanes_busy -= 1
         return len(batch) + deferred + await self.apply_receipts()
 
     async def claim(self) -> list[Claim]:
@@ -294,11 +299,20 @@ class Dispatcher:
         await self._release([*fresh, *others], [now] * len(fresh) + _spaced(now, len(others)))
         self._suspect_held = True
         try:
+            await self._others_idle()
             await self._load_plans({alone.operation_id})
             await self._dispatch([alone])
         finally:
             self._suspect_held = False
         return []
+
+    async def _others_idle(self) -> None:
+        """Waits (bounded by the lease) until the other lanes have finished the batches they
+        hold: they claim nothing new meanwhile, and a crash then catches only the suspect."""
+        for _ in range(self.lease_ms // 20):  # 10 ms steps, half the lease at most
+            if self._lanes_busy <= 1:
+                return
+            await asyncio.sleep(0.01)
 
     async def _fail_poisoned(self, claims: list[Claim], now: int) -> None:
         for claim in claims:

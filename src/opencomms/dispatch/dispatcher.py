@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -46,7 +46,7 @@ from opencomms.dispatch.outcomes import Decider, NotHandedOff, Pending
 from opencomms.dispatch.plans import OperationPlan, PlanCache, addresses, build_plan
 from opencomms.dispatch.policy import GiveUp, RetryPolicy
 from opencomms.dispatch.receipts import ReceiptBuffer, settle
-from opencomms.dispatch.render import RenderError
+from opencomms.dispatch.render import RenderError, share_the_gil
 from opencomms.dispatch.routes import RouteBoard
 from opencomms.dispatch.tracking import ReceiptTracker
 from opencomms.domain import errors
@@ -57,7 +57,7 @@ from opencomms.domain.transitions import StatusChanges
 from opencomms.store import changes as status_changes
 from opencomms.store import inbound, inbound_keys, leases, opt_outs, pacing, queue, receipts
 from opencomms.store.codec import dumps, loads
-from opencomms.store.db import Database
+from opencomms.store.db import Database, is_unavailable
 from opencomms.store.queue import AttemptWrite, Claim, MessageWrite, Reschedule
 from opencomms.store.receipts import ReceiptRow
 
@@ -120,10 +120,12 @@ class Dispatcher:
         # One thread: heavy templates of every tenant queue there, never on the loop, and
         # one CPU-bound thread costs the loop at most a GIL switch interval (5 ms) a turn.
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="opencomms-render")
+        share_the_gil()
         self._costly_in_hand = 0
         self._suspect_held = False
         self._lanes_busy = 0  # lanes between their claim and the end of its processing
         self._deferred = 0  # messages the last claim gave back to the queue until their slot
+        self._strays: list[leases.Stray] = []  # claims a lost database left in hand
         self._rates = pacing.Rates()
         # A deferred message is due `lead` before its slot, so a claim (at most a poll
         # interval later) finds it while the slot is still within the horizon.
@@ -195,15 +197,63 @@ class Dispatcher:
             # A message that may kill this process is being tried alone: the other lanes
             # claim nothing meanwhile, so if it does, no other message is caught in hand.
             return await self.apply_receipts()
+        if self._strays:
+            await self._give_back_strays()
         self._lanes_busy += 1
         try:
             batch = await self.claim()
             deferred, self._deferred = self._deferred, 0
             if batch:
-                await self.process(batch)
+                await self._process_or_keep(batch)
         finally:
             self._lanes_busy -= 1
         return len(batch) + deferred + await self.apply_receipts()
+
+    async def _process_or_keep(self, batch: list[Claim]) -> None:
+        """A batch cut short by a lost database is given back once it answers again, not
+        left to lapse: its messages go out a lease sooner, and are not taken for poison."""
+        try:
+            await self.process(batch)
+        except Exception as error:
+            if is_unavailable(error):
+                self._keep(batch)
+            raise
+
+    def _keep(self, claims: list[Claim], start_unsure: Collection[str] = ()) -> None:
+        """Claims to give back once the database answers again. `start_unsure`: those whose
+        start transaction failed, which may have committed: never handed off all the same."""
+        self._strays += [
+            leases.Stray(
+                c.id, c.lease_token, c.status, c.attempt_count, c.operation_id, c.id in start_unsure
+            )
+            for c in claims
+        ]
+
+    async def _give_back_strays(self) -> None:
+        # A claim may be kept twice (by its batch and by its hand-off): once is enough.
+        kept: dict[str, leases.Stray] = {}
+        for stray in self._strays:
+            if stray.id not in kept or stray.start_unsure:
+                kept[stray.id] = stray
+        self._strays = []
+        strays, now = list(kept.values()), self._clock()
+        try:
+            async with self.db.write() as conn:
+                back = await leases.give_back(conn, strays, now)
+                started = [s.unstart(now) for s in strays if s.start_unsure and s.id not in back]
+                changes = StatusChanges()
+                unstarted = await leases.unstart(conn, started, now)
+                for operation_id in unstarted:
+                    changes.started(operation_id, -1)  # its attempt row is gone
+                if back or unstarted:
+                    await queue.notify(conn)
+                await status_changes.settle(conn, changes, now)
+        except Exception:
+            self._strays += strays
+            raise
+        if back or unstarted:
+            count = len(back) + len(unstarted)
+            log.info("%d claims held when the database went away given back", count)
 
     async def claim(self) -> list[Claim]:
         """Leases due messages; those of paced senders get their slot (or wait for it in
@@ -232,8 +282,8 @@ class Dispatcher:
         if sending:
             sending = await self._isolate(sending)
         if sending:
-            await self._load_plans({c.operation_id for c in sending})
-            sending = await self._set_aside_costly(sending)
+            plans = await self._load_plans({c.operation_id for c in sending})
+            sending = await self._set_aside_costly(sending, plans)
         now = self._clock()
         later = [c for c in sending if c.slot is not None and c.slot > now]
         if later:
@@ -295,12 +345,14 @@ class Dispatcher:
         if self._suspect_held:
             await self._release(suspects, _spaced(now, len(suspects)))
             return fresh
-        alone, *others = suspects
-        await self._release([*fresh, *others], [now] * len(fresh) + _spaced(now, len(others)))
+        # Taken before the first await: two lanes each holding a suspect would each wait for
+        # the other to go idle, for half a lease per suspect.
         self._suspect_held = True
         try:
+            alone, *others = suspects
+            spaced = [now] * len(fresh) + _spaced(now, len(others))
+            await self._release([*fresh, *others], spaced)
             await self._others_idle()
-            await self._load_plans({alone.operation_id})
             await self._dispatch([alone])
         finally:
             self._suspect_held = False
@@ -340,14 +392,12 @@ class Dispatcher:
 
     # -- costly renders ----------------------------------------------------------------------
 
-    async def _set_aside_costly(self, sending: list[Claim]) -> list[Claim]:
+    async def _set_aside_costly(
+        self, sending: list[Claim], plans: Mapping[str, OperationPlan]
+    ) -> list[Claim]:
         """Messages whose Liquid needs the engine are rendered and sent by a task beside the
         lanes; past a batch of them in hand, the rest go back to the queue for a moment."""
-        costly = [
-            c
-            for c in sending
-            if c.content is None and self._plans.get(c.operation_id).content.costly
-        ]
+        costly = [c for c in sending if c.content is None and plans[c.operation_id].content.costly]
         if not costly:
             return sending
         room = max(self.config.batch_size - self._costly_in_hand, 0)
@@ -404,14 +454,15 @@ class Dispatcher:
     async def _dispatch(self, claims: list[Claim]) -> None:
         tokens = {c.id: c.lease_token for c in claims}
         async with self._keeping_leases(tokens):
-            await self._load_plans({c.operation_id for c in claims})
-            rendered = await self._render(claims)
+            plans = await self._load_plans({c.operation_id for c in claims})
+            rendered = await self._render(claims, plans)
             now = self._clock()
             pending: list[Pending] = []
             refusals: list[MessageWrite] = []
             held: list[Reschedule] = []
             for claim in claims:
-                item = self._prepare(claim, rendered.get(claim.id), now)
+                plan = plans[claim.operation_id]
+                item = self._prepare(claim, plan, rendered.get(claim.id), now)
                 if isinstance(item, GiveUp):
                     refusals.append(outcomes.refused(claim, item))
                 elif self.stopping.is_set():
@@ -420,7 +471,12 @@ class Dispatcher:
                     held.append(self._hold(claim, until))
                 else:
                     pending.append(item)
-            owned, refused = await self._start(claims, pending, refusals, held, now)
+            try:
+                owned, refused = await self._start(claims, pending, refusals, held, now)
+            except Exception as error:
+                if is_unavailable(error):  # nothing was handed off: give them all back
+                    self._keep(claims, {p.claim.id for p in pending})
+                raise
             ready = [p for p in pending if p.claim.id in owned]
             for gone in tokens.keys() - {p.claim.id for p in ready}:
                 del tokens[gone]  # written or given back: no lease left to keep
@@ -433,7 +489,9 @@ class Dispatcher:
             claim.id, claim.lease_token, claim.status, self._within_validity(claim, until)
         )
 
-    async def _render(self, claims: list[Claim]) -> dict[str, dict[str, Any] | RenderError]:
+    async def _render(
+        self, claims: list[Claim], plans: Mapping[str, OperationPlan]
+    ) -> dict[str, dict[str, Any] | RenderError]:
         """Each claim's content not rendered yet, by message id; heavy templates on the
         render thread."""
         groups: dict[str, list[Claim]] = defaultdict(list)
@@ -442,15 +500,19 @@ class Dispatcher:
                 groups[claim.operation_id].append(claim)
         out: dict[str, dict[str, Any] | RenderError] = {}
         for operation_id, group in groups.items():
-            template = self._plans.get(operation_id).content
+            template = plans[operation_id].content
             results = await template.render_all([c.variables for c in group], self._renderer)
             out.update(zip((c.id for c in group), results, strict=True))
         return out
 
-    async def _load_plans(self, operation_ids: set[str]) -> None:
-        missing = self._plans.missing(operation_ids)
+    async def _load_plans(self, operation_ids: set[str]) -> dict[str, OperationPlan]:
+        """The plan of each operation, kept for the caller: a batch may name more operations
+        than the cache holds (a thousand one-recipient sends), and other lanes load theirs
+        while this one awaits."""
+        plans = self._plans.cached(operation_ids)
+        missing = operation_ids - plans.keys()
         if not missing:
-            return
+            return plans
         async with self.db.read() as conn:
             loaded = await queue.load_operations(conn, missing)
         loop = asyncio.get_running_loop()
@@ -462,15 +524,20 @@ class Dispatcher:
             else:
                 plan = build_plan(content, sender, kind)
             self._plans.put(op_id, plan)
+            plans[op_id] = plan
+        return plans
 
     def _prepare(
-        self, claim: Claim, rendered: dict[str, Any] | RenderError | None, now: int
+        self,
+        claim: Claim,
+        plan: OperationPlan,
+        rendered: dict[str, Any] | RenderError | None,
+        now: int,
     ) -> Pending | GiveUp:
         """The message's next hand-off, or why it must fail without one."""
         refused = self.policy.refuse(claim.attempt_count, claim.valid_from, now)
         if refused is not None:
             return refused
-        plan = self._plans.get(claim.operation_id)
         steps = plan.steps(claim.plan) or self._unplanned(claim)
         if claim.route_index >= len(steps):
             return GiveUp(errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE)
@@ -648,14 +715,34 @@ class Dispatcher:
             (p, r) for p, r in zip(ready, results, strict=True) if not isinstance(r, NotHandedOff)
         ]
         try:
-            await self._write_results(
-                [p for p, _ in handed], [r for _, r in handed], sent, back, now
+            await self._until_written(
+                lambda: self._write_results(
+                    [p for p, _ in handed], [r for _, r in handed], sent, back, now
+                )
             )
         finally:
             self.receipts.unrecorded.difference_update(sent)
         if sent and self.db.dialect == "postgresql":
             # Receipts another transaction kept for these ids while they were being recorded.
             await self.tracker.sweep(sent)
+
+    async def _until_written(self, write: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Hand-offs that happened are known only here until their results are written: a
+        database that went away is waited for, for up to a lease (the writes are fenced, so
+        one that lands after the lease was lost, or twice, changes nothing)."""
+        deadline = asyncio.get_running_loop().time() + self.config.lease_seconds
+        delay = 0.05
+        while True:
+            try:
+                return await write()
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+            log.warning("results not written: database unavailable; retrying in %.2f s", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     async def _write_results(
         self,

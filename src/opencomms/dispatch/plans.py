@@ -65,23 +65,17 @@ class PlanCache:
     size: int = _CACHE_SIZE
     _plans: OrderedDict[str, OperationPlan] = field(default_factory=OrderedDict)
 
-    def missing(self, operation_ids: set[str]) -> set[str]:
-        return {op for op in operation_ids if op not in self._plans}
-
-    def add(
-        self,
-        operation_id: str,
-        content: dict[str, Any],
-        sender: dict[str, Any] | None,
-        kind: str = OperationKind.MESSAGES,
-    ) -> None:
-        self.put(operation_id, build_plan(content, sender, kind))
+    def cached(self, operation_ids: set[str]) -> dict[str, OperationPlan]:
+        """The plans of these operations that are kept here (each marked recently used)."""
+        found = {}
+        for operation_id in operation_ids:
+            plan = self._plans.get(operation_id)
+            if plan is not None:
+                self._plans.move_to_end(operation_id)
+                found[operation_id] = plan
+        return found
 
     def put(self, operation_id: str, plan: OperationPlan) -> None:
         self._plans[operation_id] = plan
         while len(self._plans) > self.size:
             self._plans.popitem(last=False)
-
-    def get(self, operation_id: str) -> OperationPlan:
-        self._plans.move_to_end(operation_id)
-        return self._plans[operation_id]

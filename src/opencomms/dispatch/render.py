@@ -1,6 +1,7 @@
 """Personalizing an operation's content: parsed once per operation, rendered per recipient."""
 
 import asyncio
+import sys
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -113,3 +114,16 @@ def _check_text_length(rendered: dict[str, Any], limit: int) -> None:
                 f"The rendered text exceeds the {limit} character limit"
                 f" ({len(value)} characters) at {path}",
             )
+
+
+# The GIL's switch interval while a render thread runs: a thread that only computes keeps the
+# GIL until another has waited this long for it. The event loop and the database driver's
+# thread hand the GIL to each other dozens of times per batch, so at Python's default (5 ms)
+# one tenant's heavy templates made every other tenant's database round trip wait up to
+# 5 ms, each: 200 plain messages took 0.8 s instead of 0.1 s beside them.
+_SWITCH_INTERVAL = 0.0005
+
+
+def share_the_gil() -> None:
+    """Makes a thread rendering heavy templates give the GIL up within half a millisecond."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))

@@ -1,7 +1,9 @@
 """Giving claimed messages back without an outcome, and the count of claims that stalled.
 
-Two ways a claimed message goes back to the queue with no attempt used:
+Three ways a claimed message goes back to the queue with no attempt used:
 - `release`: it was never started (a worker stopping, a route known to be down);
+- `give_back`: its worker lost the database mid-batch and gives back, once it answers again,
+  what it had claimed and not handed off (unstarting those whose start may have committed);
 - `unstart`: its hand-off was recorded as starting (attempt row in flight) but the channel was
   never called (stopping mid-batch, the route went down): the attempt row goes and the
   message's attempt count is put back, as if the claim had not happened.
@@ -22,6 +24,37 @@ from opencomms.store.tables import messages
 async def release(conn: AsyncConnection, rows: Sequence[Reschedule]) -> set[str]:
     """Claimed, never started: due again at `next_at`; returns the ids let through."""
     return await reschedule(conn, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A claim its worker could not finish because the database went away."""
+
+    id: str
+    token: int
+    status: str  # as claimed
+    attempts: int  # as claimed: a hand-off that started counted one more
+    operation_id: str
+    # Its start (attempt row in flight) may have committed, and its hand-off surely did not
+    # happen: then it is unstarted instead.
+    start_unsure: bool = False
+
+    def unstart(self, now: int) -> "Unstart":
+        return Unstart(self.id, self.token, self.attempts + 1, now, self.operation_id)
+
+
+async def give_back(conn: AsyncConnection, rows: Sequence[Stray], now: int) -> set[str]:
+    """Due at once, its lease not left to lapse (which would count it stalled: a poison
+    suspect); a message written or started since it was claimed is left as it is."""
+    sql = (
+        "UPDATE messages SET next_attempt_at = :now, lease_owner = NULL,"
+        " lease_expires_at = NULL FROM {rows} WHERE messages.id = v.id"
+        " AND messages.lease_token = v.token AND messages.status = v.status"
+        " AND messages.attempt_count = v.attempts AND messages.lease_owner IS NOT NULL"
+        " RETURNING messages.id"
+    )
+    columns = (("id", "text"), ("token", "int"), ("status", "text"), ("attempts", "int"))
+    return await update_from(conn, sql, columns, rows, now=now)
 
 
 @dataclass(frozen=True, slots=True)

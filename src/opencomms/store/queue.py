@@ -428,7 +428,8 @@ async def write_messages(
         " sender_id = COALESCE(v.sender_id, messages.sender_id), paced_at = NULL,"
         " lease_owner = NULL, lease_expires_at = NULL, updated_at = :now"
         " FROM {rows} WHERE messages.id = v.id AND messages.lease_token = v.token"
-        " AND messages.status = v.expect"
+        # A write repeated after its commit's answer was lost finds the lease gone: a no-op.
+        " AND messages.status = v.expect AND messages.lease_owner IS NOT NULL"
     )
     moves = {r.id: r.move() for r in rows}
     return await write_returning(

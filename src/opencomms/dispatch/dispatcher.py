@@ -7,6 +7,9 @@ Each batch takes three short transactions around the channel calls, all set-base
   3. record: results of the hand-offs and every receipt received meanwhile, fenced again.
 A worker that dies anywhere in between leaves leased rows that fall due again when the lease
 expires; the next worker marks attempts it finds still in flight FAILED (outcome unknown).
+A worker that only lost the database does better: once it answers again, the results of the
+hand-offs it made are written (retried for up to a lease), and what it claimed but never handed
+off goes back to the queue at once (`_give_back_strays`).
 Such a claim counts as stalled; a message that stalls again and again is tried alone, then
 failed (30412): a poison message never takes its batch down with it (`_isolate`).
 Liquid that needs the engine renders on a thread of its own, in a task beside the lanes, so
@@ -118,7 +121,7 @@ class Dispatcher:
         self.stopping = asyncio.Event()
         self.routes = RouteBoard(list(channels), clock(), int(config.route_retry_max * 1000))
         # One thread: heavy templates of every tenant queue there, never on the loop, and
-        # one CPU-bound thread costs the loop at most a GIL switch interval (5 ms) a turn.
+        # one CPU-bound thread costs the loop at most a GIL switch interval (0.5 ms) a turn.
         self._renderer = ThreadPoolExecutor(1, thread_name_prefix="opencomms-render")
         share_the_gil()
         self._costly_in_hand = 0

@@ -54,6 +54,12 @@ class Smsc:
         result: list[dict[str, Any]] = answer.json()
         return result
 
+    async def bound_as(self, system_id: str) -> int:
+        """How many receivers are bound with this system_id."""
+        answer = await self.http.get("/stats")
+        answer.raise_for_status()
+        return int(answer.json()["boundBy"].get(system_id, 0))
+
     async def inbound(self, **message: Any) -> int:
         answer = await self.http.post("/inbound", json=message)
         answer.raise_for_status()

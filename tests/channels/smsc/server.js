@@ -7,7 +7,8 @@
 //   GET  /submits          the submit_sm PDUs received (decoded), when keepSubmits > 0
 //   POST /config {..}      merge into the script (see DEFAULTS below)
 //   POST /reset            counters, queues and script back to their start
-//   POST /inbound {..}     a mobile-originated message: {from, to, text, encoding, concat, reverse, only}
+//   POST /inbound {..}     a mobile-originated message: {from, to, text, encoding, concat, reverse, only,
+//                          systemId: only to ESMEs bound with this system_id}
 //   POST /receipt {..}     send a withheld receipt (receiptStat 'NONE'): {id, stat, err}
 //   POST /data_sm          send a data_sm, which an ESME without data_sm answers generic_nack
 //   POST /drop             destroy every connection (no unbind)
@@ -51,7 +52,13 @@ let redeliver; // deliver_sm options waiting for a receiver (after a drop or a n
 let withheld; // message id -> {pdu, session}: receipts held back until POST /receipt
 const sessions = new Set();
 
+// What a finished test left in flight (on a connection still closing, or a nack's redelivery
+// timer) must not reach the next test's ESMEs: each delivery carries the epoch it was made in.
+let epoch = 0;
+
 function reset() {
+  epoch += 1;
+  for (const session of sessions) session.inflightDeliver.clear();
   script = { ...BASE };
   stats = {
     binds: 0, bindRefused: 0, submits: 0, unique: 0, duplicates: 0, throttled: 0, rejected: 0,
@@ -71,8 +78,16 @@ function unacked() {
   return pending;
 }
 
-function receivers() {
-  return [...sessions].filter((s) => s.bound && s.bindType !== 'transmitter' && !s.dead);
+// `systemId`: only the ESMEs bound with it (a test's own, not one another test left open).
+function receivers(systemId) {
+  return [...sessions].filter((s) => s.bound && s.bindType !== 'transmitter' && !s.dead
+    && (systemId === undefined || s.systemId === systemId));
+}
+
+function boundBy() {
+  const counts = {};
+  for (const s of receivers()) counts[s.systemId] = (counts[s.systemId] || 0) + 1;
+  return counts;
 }
 
 // Sends a deliver_sm and keeps it until its answer is ESME_ROK; a connection that dies first
@@ -82,14 +97,15 @@ function deliver(session, options, again) {
   session.inflightDeliver.set(key, options);
   stats.deliverSent += 1;
   if (again) stats.redelivered += 1;
-  const { _key, ...fields } = options;
+  const { _key, _systemId, _epoch, ...fields } = options;
   session.deliver_sm(fields, (resp) => {
+    if (!session.inflightDeliver.has(key)) return; // answered already, or a finished test's
     if (script.loseDeliverResps > 0) {
       script.loseDeliverResps -= 1;
       stats.deliverLost += 1;
       return; // still in flight: the connection's end sends it again
     }
-    if (!session.inflightDeliver.delete(key)) return;
+    session.inflightDeliver.delete(key);
     if (resp.command_status === 0) {
       stats.deliverAcked += 1;
       return;
@@ -100,7 +116,8 @@ function deliver(session, options, again) {
 }
 
 function route(options, again) {
-  const [target] = receivers();
+  if (options._epoch !== epoch) return; // a finished test's
+  const [target] = receivers(options._systemId);
   if (target) deliver(target, options, again);
   else redeliver.push(options);
 }
@@ -116,6 +133,7 @@ function receiptFor(sm, id, chosen) {
   const [stat, err] = chosen || statOf(sm);
   const options = {
     _key: ++deliveryKey,
+    _epoch: epoch,
     source_addr: sm.destination_addr, source_addr_ton: sm.dest_addr_ton, source_addr_npi: sm.dest_addr_npi,
     destination_addr: sm.source_addr, dest_addr_ton: sm.source_addr_ton, dest_addr_npi: sm.source_addr_npi,
     esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
@@ -243,8 +261,8 @@ function onBind(session, pdu, bindType) {
   session.resume();
   if (bindType !== 'transmitter') {
     const queued = redeliver;
-    redeliver = [];
-    for (const options of queued) deliver(session, options, true);
+    redeliver = queued.filter((o) => o._systemId !== undefined && o._systemId !== pdu.system_id);
+    for (const options of queued) if (!redeliver.includes(options)) deliver(session, options, true);
   }
 }
 
@@ -326,6 +344,8 @@ function inbound(body) {
   for (const index of order) {
     const options = {
       _key: ++deliveryKey,
+      _systemId: body.systemId,
+      _epoch: epoch,
       source_addr: body.from.replace(/^\+/, ''), source_addr_ton: 1, source_addr_npi: 1,
       destination_addr: body.to.replace(/^\+/, ''), dest_addr_ton: 1, dest_addr_npi: 1,
       data_coding: encoding === 'ucs2' ? 0x08 : 0x00,
@@ -364,7 +384,7 @@ const control = http.createServer((req, res) => {
     }
     const path = `${req.method} ${req.url}`;
     if (path === 'GET /stats') {
-      reply(res, 200, { ...stats, unacked: unacked(), sessions: sessions.size, bound: receivers().length });
+      reply(res, 200, { ...stats, unacked: unacked(), sessions: sessions.size, bound: receivers().length, boundBy: boundBy() });
     } else if (path === 'GET /submits') reply(res, 200, submits);
     else if (path === 'POST /config') {
       script = { ...script, ...body };

@@ -11,8 +11,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from opencomms.store.db import Database
 from tests.acceptance.server import ServerProcess, start_server
+from tests.dispatch.conftest import pg_db, queue_pg_url
 from tests.hardening.proxy import TcpProxy
+
+# A database of its own, emptied first: the server's worker claims every due message in its
+# database, and the session's shared one holds what other tests left queued.
+__all__ = ["pg_db", "queue_pg_url"]
 
 pytestmark = pytest.mark.slow
 
@@ -65,10 +71,10 @@ def delivered(http: httpx.Client, operation_id: str) -> bool:
     return bool(stats["delivered"] == stats["total"] == 1)
 
 
-def test_postgresql_cut_away_under_load(pg_url: str, tmp_path: Path) -> None:
+def test_postgresql_cut_away_under_load(pg_db: Database, queue_pg_url: str, tmp_path: Path) -> None:
     with TcpProxy("127.0.0.1", 5432) as proxy:
         env = {"OPENCOMMS_POLL_INTERVAL": "0.1", "OPENCOMMS_BACKOFF_BASE": "0.05"}
-        server = start_server(through_proxy(pg_url, proxy), tmp_path, env=env)
+        server = start_server(through_proxy(queue_pg_url, proxy), tmp_path, env=env)
         try:
             with Load(server) as load:
                 time.sleep(1.0)

@@ -8,14 +8,20 @@ from typing import Any
 import httpx
 import pytest
 
+from opencomms.store.db import Database
 from tests.acceptance.server import ServerProcess, start_server
 from tests.channels.smsc.control import Smsc
+from tests.dispatch.conftest import db, db_url, queue_pg_url
+
+# The queue tests' own database, emptied for each test: a server's worker claims every due
+# message in its database, and the session's shared one holds what other tests left queued.
+__all__ = ["db", "db_url", "queue_pg_url"]
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def live(smsc: Smsc, db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+def live(smsc: Smsc, db: Database, db_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     config = tmp_path / "opencomms.toml"
     config.write_text(
         f"""

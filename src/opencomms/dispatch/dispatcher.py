@@ -284,6 +284,7 @@ class Dispatcher:
         waiting = [c for c in batch if c.status not in _SENDING]
         if sending:
             sending = await self._isolate(sending)
+        plans: dict[str, OperationPlan] = {}
         if sending:
             plans = await self._load_plans({c.operation_id for c in sending})
             sending = await self._set_aside_costly(sending, plans)
@@ -294,7 +295,7 @@ class Dispatcher:
             self._beside(self._dispatch_paced(later), self._paced)
             sending = [c for c in sending if c.slot is None or c.slot <= now]
         if sending:
-            await self._dispatch(sending)
+            await self._dispatch(sending, plans)
         if waiting:
             await self.tracker.check_overdue(waiting)
 
@@ -454,10 +455,14 @@ class Dispatcher:
 
     # -- sending -----------------------------------------------------------------------------
 
-    async def _dispatch(self, claims: list[Claim]) -> None:
+    async def _dispatch(
+        self, claims: list[Claim], plans: Mapping[str, OperationPlan] | None = None
+    ) -> None:
+        """`plans`: the batch's, when its caller has them already (else they are loaded)."""
         tokens = {c.id: c.lease_token for c in claims}
         async with self._keeping_leases(tokens):
-            plans = await self._load_plans({c.operation_id for c in claims})
+            if plans is None:
+                plans = await self._load_plans({c.operation_id for c in claims})
             rendered = await self._render(claims, plans)
             now = self._clock()
             pending: list[Pending] = []

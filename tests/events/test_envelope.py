@@ -6,7 +6,7 @@ import pytest
 
 from opencomms.domain.transitions import MessageTransition
 from opencomms.events import envelope, outbox, types
-from opencomms.store import changes, sends
+from opencomms.store import bulk, sends
 
 TIME = "2026-12-03T10:20:34.270Z"
 
@@ -57,49 +57,69 @@ def test_message_texts_equal_the_envelope(t: MessageTransition) -> None:
         assert orjson.loads(text) == expected(t, event_id, status)
 
 
-def test_accept_events_equal_the_envelope_of_their_transition() -> None:
-    row: list[object] = [None] * len(sends.MESSAGE_COLUMNS)
-    for name, value in {
-        "id": "comms_message_02",
-        "account_sid": "AC" + "1" * 32,
+ACCOUNT = "AC" + "1" * 32
+SENDER = '{"address":"+15005550006","channel":"SMS","senderId":"s1"}'
+
+
+def failed_chunk(count: int) -> bulk.Shared:
+    """`count` unaddressable messages of one send, as sends.message_records makes them."""
+    shared: dict[str, object] = dict.fromkeys(sends.SHARED_COLUMNS)
+    shared |= {
+        "account_sid": ACCOUNT,
         "operation_id": "comms_operation_02",
         "status": "FAILED",
-        "recipient": '{"address":"+15005550001","channel":"PHONE"}',
         "tags": '{"a":"b"}',
         "unaddressable": True,
         "channel": "SMS",
-        "sender": '{"address":"+15005550006","channel":"SMS","senderId":"s1"}',
+        "sender": SENDER,
         "error_code": 21211,
         "error_message": 'No route, "really"',
-    }.items():
-        row[sends.MESSAGE_COLUMNS.index(name)] = value
-    made = changes.accepted_events(("comms_operation_02", "AC" + "1" * 32, "COMPLETED"), [[row]], 0)
-    message, operation = made
+    }
+    rows = [
+        (
+            f"comms_message_{i:04d}",
+            i,
+            f'{{"address":"+1500555{i:04d}","channel":"PHONE"}}',
+            None,
+            None,
+        )
+        for i in range(count)
+    ]
+    return sends.chunk_of(tuple(shared[name] for name in sends.SHARED_COLUMNS))._replace(rows=rows)
+
+
+def expected_failed(row: tuple[object, ...], event_id: str) -> dict[str, object]:
     t = MessageTransition(
-        "comms_message_02",
-        "comms_operation_02",
-        "AC" + "1" * 32,
-        None,
-        "FAILED",
-        0,
-        21211,
-        'No route, "really"',
-        None,
-        "SMS",
-        orjson.loads(str(row[sends.MESSAGE_COLUMNS.index("sender")])),
-        orjson.loads(str(row[sends.MESSAGE_COLUMNS.index("recipient")])),
+        str(row[0]), "comms_operation_02", ACCOUNT, None, "FAILED", 0, 21211,
+        'No route, "really"', None, "SMS", orjson.loads(SENDER), orjson.loads(str(row[2])),
         {"a": "b"},
-    )
-    want = expected(t, message.id, "FAILED")
-    want["time"] = orjson.loads(message.payload)["time"]
-    assert orjson.loads(message.payload) == want
-    assert (message.type, message.sequence, message.subject) == (
-        types.MESSAGE_TYPES["FAILED"].type,
-        3,
-        "comms_message_02",
-    )
+    )  # fmt: skip
+    return expected(t, event_id, "FAILED")
+
+
+@pytest.mark.parametrize("count", [1, sends.TEMPLATED_FROM])  # whole texts, then a template
+def test_accept_events_equal_the_envelope_of_their_transition(count: int) -> None:
+    chunk = failed_chunk(count)
+    made = sends.accepted_events(("comms_operation_02", ACCOUNT, "COMPLETED"), [chunk], 0)
+    if count < sends.TEMPLATED_FROM:
+        texts = [(e.id, e.subject, e.payload) for e in made.events[:-1]]
+        assert not made.batches
+    else:
+        [batch] = made.batches
+        assert (batch.type, batch.sequence) == (types.MESSAGE_TYPES["FAILED"].type, 3)
+        to = dict(zip(batch.subjects, (str(r[2]) for r in chunk.rows), strict=True))
+        texts = [
+            (i, s, envelope.fill(batch.template, i, s, to[s], batch.channel))
+            for i, s in zip(batch.event_ids, batch.subjects, strict=True)
+        ]
+    assert [subject for _, subject, _ in texts] == [row[0] for row in chunk.rows]
+    for (event_id, _subject, text), row in zip(texts, chunk.rows, strict=True):
+        want = expected_failed(row, event_id)
+        want["time"] = "1970-01-01T00:00:00.000Z"
+        assert orjson.loads(text) == want
+    operation = made.events[-1]
     assert orjson.loads(operation.payload)["data"]["status"] == "COMPLETED"
-    assert message.id < operation.id  # one batch of ids, in order
+    assert all(event_id < operation.id for event_id, _, _ in texts)  # one batch of ids, in order
 
 
 def test_new_event_fields_are_the_event_columns() -> None:

@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
-from opencomms.domain.transitions import StatusChanges
-from opencomms.events import types
+from opencomms.clock import rfc3339
+from opencomms.domain.transitions import MessageTransition, StatusChanges
+from opencomms.events import envelope, types
 from opencomms.store import changes as status_changes
 from opencomms.store import operation_status, tables
 from opencomms.store.accounts import NewCredential, SecretBox
@@ -243,25 +244,47 @@ async def test_settle_with_no_changes_writes_nothing(db: Database, account: NewC
     assert await event_count(db, account.sid) == 0
 
 
-@pytest.mark.parametrize("size", [3, 150])  # PostgreSQL: one statement, then COPY
+# PostgreSQL writes 3 in one statement, 150 and 2,500 with COPY; past sends.TEMPLATED_FROM
+# per chunk the events are stored as a template (2,500: two chunks, so two templates).
+@pytest.mark.parametrize("size", [3, 150, 2500])
 async def test_accept_writes_every_first_event_and_its_deliveries(
     client: httpx.AsyncClient, db: Database, box: SecretBox, account: NewCredential, size: int
 ) -> None:
-    sink, _secret = await active_sink(db, box, account.sid, "http://127.0.0.1:9/hook")
-    addresses = [f"+1415555{i:04d}" for i in range(size)]
-    operation_id = await post(client, *addresses)
-    async with db.read() as conn:
-        query = select(events.c.id, events.c.type, events.c.payload).where(
-            events.c.account_sid == account.sid
+    async with receiver() as hook:
+        sink, secret = await active_sink(db, box, account.sid, hook.url, batch=True)
+        addresses = [f"+1415555{i:04d}" for i in range(size)]
+        operation_id = await post(client, *addresses, tags={"a.b~c": "x-y_z"})
+        async with db.read() as conn:
+            query = select(events.c.id, events.c.type).where(events.c.account_sid == account.sid)
+            stored = dict((await conn.execute(query)).all())
+            due = select(event_deliveries.c.event_id).where(event_deliveries.c.sink_sid == sink.sid)
+            delivering = set((await conn.execute(due)).scalars())
+            rows = (
+                await conn.execute(select(messages).where(messages.c.operation_id == operation_id))
+            ).all()
+        assert sorted(short({"type": t}) for t in stored.values()) == sorted(
+            ["queued"] * size + ["processing"]
         )
-        stored = (await conn.execute(query)).all()
-        due = select(event_deliveries.c.event_id).where(event_deliveries.c.sink_sid == sink.sid)
-        delivering = set((await conn.execute(due)).scalars())
-    kinds = [short({"type": kind}) for _id, kind, _p in stored]
-    assert sorted(kinds) == sorted(["queued"] * size + ["processing"])
-    assert delivering == {event_id for event_id, _k, _p in stored}
-    for _id, _kind, payload in stored:
-        event = orjson.loads(payload)
-        assert event["id"] == _id
+        assert delivering == set(stored)
+        await settle(deliverer(db), rounds=200)
+    received = {e["id"]: e for e in verified(hook, secret, account.secret)}
+    assert set(received) == set(stored)
+    by_message = {e["subject"]: e for e in received.values() if short(e) == "queued"}
+    assert len(by_message) == size
+    for row in rows:
+        # What the envelope's dicts say for a transition from nothing to QUEUED.
+        moved = MessageTransition(
+            row.id, operation_id, account.sid, None, "QUEUED", 0, None, None, None,
+            row.channel, orjson.loads(row.sender), orjson.loads(row.recipient),
+            orjson.loads(row.tags),
+        )  # fmt: skip
+        event = by_message[row.id]
+        kind = types.MESSAGE_TYPES["QUEUED"]
+        data = envelope.message_data(moved, types.MESSAGE_SEQUENCE["QUEUED"])
+        want = envelope.envelope(
+            event["id"], kind, f"/v1/Messages/{row.id}", row.id, rfc3339(row.created_at) or "", data
+        )
+        want["dataschema"] = event["dataschema"]  # made absolute by the delivering worker
+        assert event == want
         assert_ordered([event])
     assert await assert_counters(db, operation_id) == "PROCESSING"

@@ -109,6 +109,13 @@ async def test_each_fast_read_uses_its_index(
     )
     found = await direct_plan(db, *of_operation)
     assert_index(found, "ix_messages_operation_status", *_NEWEST_FIRST)
+    # The session index is partial (only messages with a session): `session_id = ?` uses it,
+    # and gives the page its order.
+    by_session = MessageFilter(session_id="comms_session_" + "0" * 26)
+    of_session = fast_reads.list_statement(
+        db.dialect, account.sid, by_session, before_id=None, limit=51
+    )
+    assert_index(await direct_plan(db, *of_session), "ix_messages_session", sorted_by_index=True)
     message = await direct_plan(db, fast_reads.MESSAGE_SQL, (loaded["message"], account.sid))
     # A point lookup: the primary key, or (account_sid, id), which holds it too.
     assert_index(message, "messages_pkey", "sqlite_autoindex_messages_1", "ix_messages_account_id")

@@ -1,9 +1,9 @@
 """CloudEvents 1.0 JSON envelopes for status transitions."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from orjson import dumps
+from orjson import dumps, loads
 
 from opencomms.clock import rfc3339
 from opencomms.domain.transitions import MessageTransition, OperationTransition
@@ -149,28 +149,57 @@ def party_text(value: dict[str, Any] | None, channel: str | None) -> str:
     return dumps(_party(value, channel)).decode()
 
 
-# Positions in store/sends.MESSAGE_COLUMNS (tests/events/test_envelope.py checks them).
-_ID, _ACCOUNT, _OPERATION, _TAGS, _CODE, _WHY = 0, 1, 2, 8, 13, 14
+class AcceptFacts(NamedTuple):
+    """What the accept-time events of messages that share them say alike (JSON texts where
+    marked): one send's chunk of messages (store/sends.py) has one of these."""
+
+    account_sid: str
+    operation_id: str
+    status: str
+    tags: str  # JSON
+    error_code: int | None
+    error_message: str | None
+    sender: str  # the `from` party, JSON
 
 
 def accepted_text(
     event_id: str,
     kind: EventType,
     seq: int,
-    row: Sequence[Any],
-    sender: str,
+    message_id: str,
+    facts: AcceptFacts,
     recipient: str,
     time: str,
 ) -> str:
-    """A message's first event, from its accept-time row: `message_texts`' text for a
-    transition from nothing to the row's status (attempt 0, no downstream id yet)."""
-    message_id = row[_ID]
+    """A message's first event, at accept: `message_texts`' text for a transition from
+    nothing to the accept's status (attempt 0, no downstream id yet). `recipient` is the
+    `to` party as JSON."""
     source, subject = f'"/v1/Messages/{message_id}"', f'"{message_id}"'
-    code, why = dumps([row[_CODE], row[_WHY]]).decode()[1:-1].split(",", 1)
+    code, why = dumps([facts.error_code, facts.error_message]).decode()[1:-1].split(",", 1)
     return (
         f"{_head(event_id, kind, source, subject, time)}"
-        f'{{"operation_id":"{row[_OPERATION]}","message_id":"{message_id}",'
-        f'"account_sid":"{row[_ACCOUNT]}","status":"{row[4]}","attempt":0,'
+        f'{{"operation_id":"{facts.operation_id}","message_id":"{message_id}",'
+        f'"account_sid":"{facts.account_sid}","status":"{facts.status}","attempt":0,'
         f'"downstream_id":null,"error_code":{code},"error_message":{why},'
-        f'"from":{sender},"to":{recipient},"tags":{row[_TAGS]},"sequence":{seq}}}}}'
+        f'"from":{facts.sender},"to":{recipient},"tags":{facts.tags},"sequence":{seq}}}}}'
     )
+
+
+# Where an event template (store/tables.event_templates) takes the event's own values. JSON
+# text never holds a raw control character (it is escaped), so these cannot occur otherwise.
+_MARK_ID, _MARK_SUBJECT, _MARK_TO = "\x01i", "\x01s", "\x01t"
+
+
+def accepted_template(kind: EventType, seq: int, facts: AcceptFacts, time: str) -> str:
+    """`accepted_text` with the event id, the message id and the recipient left open."""
+    return accepted_text(_MARK_ID, kind, seq, _MARK_SUBJECT, facts, _MARK_TO, time)
+
+
+def fill(
+    template: str, event_id: str, message_id: str, recipient: str | None, channel: str | None
+) -> str:
+    """An event's text from its template: `accepted_text` for this event and message, with
+    the message's recipient (its stored JSON) as the `to` party."""
+    to = party_text(loads(recipient) if recipient is not None else None, channel)
+    filled = template.replace(_MARK_ID, event_id).replace(_MARK_SUBJECT, message_id)
+    return filled.replace(_MARK_TO, to)

@@ -16,9 +16,15 @@ from opencomms.domain.transitions import MessageTransition, Transition
 from opencomms.events import envelope, types
 from opencomms.store import bulk
 from opencomms.store.codec import dumps
-from opencomms.store.tables import event_deliveries, event_subscribed_types, events
+from opencomms.store.tables import (
+    event_deliveries,
+    event_subscribed_types,
+    event_templates,
+    events,
+)
 
 EVENT_PREFIX = "EV"
+TEMPLATE_PREFIX = "ET"
 PENDING = "pending"
 
 
@@ -31,8 +37,34 @@ class NewEvent(NamedTuple):  # a tuple: 100,000 of them are made per 33,000 mess
     payload: str  # the CloudEvents envelope, JSON
 
 
+class EventBatch(NamedTuple):
+    """Message events alike but for their ids and their messages (the accept's, in a chunk
+    of one send): stored as one template (tables.event_templates, envelope.fill) and a row
+    each with an empty payload."""
+
+    template_id: str
+    template: str  # envelope.accepted_template
+    channel: str | None  # of the `to` party
+    account_sid: str
+    type: str
+    sequence: int
+    event_ids: list[str]
+    subjects: list[str]  # the message of each event, in the same order
+
+
+class Accepted(NamedTuple):
+    """The events of an accept: those written whole, and those written as templates."""
+
+    events: list[NewEvent]
+    batches: list[EventBatch]
+
+
 def new_event_ids(count: int) -> list[str]:
     return [EVENT_PREFIX + u for u in ids.ulids(count)]
+
+
+def new_template_id() -> str:
+    return TEMPLATE_PREFIX + ids.ulid()
 
 
 Step = tuple[types.EventType, int, str]  # type, sequence, the status it describes
@@ -136,6 +168,35 @@ def event_records(new: Sequence[NewEvent], now: int) -> list[tuple[Any, ...]]:
     return [(*e, now) for e in new]  # a NewEvent is the columns but created_at, in order
 
 
+TEMPLATE_COLUMNS = ("id", "text", "channel", "created_at")
+
+
+def template_record(batch: EventBatch, now: int) -> tuple[Any, ...]:
+    return (batch.template_id, batch.template, batch.channel, now)
+
+
+def templated_events(batch: EventBatch, now: int) -> bulk.Shared:
+    """The batch's event rows: their ids and subjects, the rest alike."""
+    shared = (batch.account_sid, batch.type, batch.sequence, "", batch.template_id, now)
+    rows = list(zip(batch.event_ids, batch.subjects, strict=True))
+    return bulk.Shared(events.name, ("id", "subject"), _TEMPLATED_SHARED, shared, rows)
+
+
+_TEMPLATED_SHARED = ("account_sid", "type", "sequence", "payload", "template_id", "created_at")
+
+
+def batch_deliveries(
+    batches: Sequence[EventBatch], sinks: dict[tuple[str, str], list[str]], now: int
+) -> list[tuple[Any, ...]]:
+    """delivery_records for the events of batches."""
+    return [
+        (event_id, sink, PENDING, 0, now, now, now)
+        for batch in batches
+        for sink in sinks.get((batch.account_sid, batch.type), ())
+        for event_id in batch.event_ids
+    ]
+
+
 def delivery_records(
     new: Sequence[NewEvent], sinks: dict[tuple[str, str], list[str]], now: int
 ) -> list[tuple[Any, ...]]:
@@ -149,14 +210,25 @@ def delivery_records(
     ]
 
 
-async def store(conn: AsyncConnection, new: Sequence[NewEvent], now: int) -> None:
+async def store(
+    conn: AsyncConnection,
+    new: Sequence[NewEvent],
+    now: int,
+    batches: Sequence[EventBatch] = (),
+) -> None:
     """Inserts events and one delivery per sink subscribed to each: one multi-row insert
     each (set-based), whatever the number of events."""
-    if not new:
+    if not new and not batches:
         return
-    sinks = await subscribed_sinks(conn, {e.account_sid for e in new})
+    accounts = {e.account_sid for e in new} | {b.account_sid for b in batches}
+    sinks = await subscribed_sinks(conn, accounts)
     await bulk.insert_records(conn, events, EVENT_COLUMNS, event_records(new, now))
-    due = delivery_records(new, sinks, now)
+    for batch in batches:
+        await bulk.insert_records(
+            conn, event_templates, TEMPLATE_COLUMNS, [template_record(batch, now)]
+        )
+        await bulk.insert_shared(conn, templated_events(batch, now))
+    due = delivery_records(new, sinks, now) + batch_deliveries(batches, sinks, now)
     if due:
         await bulk.insert_records(conn, event_deliveries, DELIVERY_COLUMNS, due)
 
@@ -165,22 +237,34 @@ def _insert_sql(table: str, columns: Sequence[str]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
+_INSERT_TEMPLATE = _insert_sql(event_templates.name, TEMPLATE_COLUMNS)
 _SUBSCRIBED_SQL = (
     "SELECT account_sid, type, sink_sid FROM event_subscribed_types WHERE account_sid = ?"
 )
 
 
-def store_sync(conn: sqlite3.Connection, new: Sequence[NewEvent], now: int) -> None:
+def store_sync(
+    conn: sqlite3.Connection,
+    new: Sequence[NewEvent],
+    now: int,
+    batches: Sequence[EventBatch] = (),
+) -> None:
     """`store` for a group-committed SQLite send (store/group_commit.py): the same rows,
     written by the group's own sqlite3 connection inside its transaction."""
-    if not new:
+    if not new and not batches:
         return
     sinks: dict[tuple[str, str], list[str]] = {}
-    for account in sorted({e.account_sid for e in new}):
+    accounts = {e.account_sid for e in new} | {b.account_sid for b in batches}
+    for account in sorted(accounts):
         for account_sid, kind, sink in conn.execute(_SUBSCRIBED_SQL, (account,)):
             sinks.setdefault((account_sid, kind), []).append(sink)
     conn.executemany(_insert_sql(events.name, EVENT_COLUMNS), event_records(new, now))
-    due = delivery_records(new, sinks, now)
+    for batch in batches:
+        conn.execute(
+            _insert_sql(event_templates.name, TEMPLATE_COLUMNS), template_record(batch, now)
+        )
+        bulk.insert_shared_sync(conn, templated_events(batch, now))
+    due = delivery_records(new, sinks, now) + batch_deliveries(batches, sinks, now)
     if due:
         conn.executemany(_insert_sql(event_deliveries.name, DELIVERY_COLUMNS), due)
 
@@ -199,9 +283,11 @@ def pending(event_id: str, sink_sid: str, now: int) -> dict[str, Any]:
 
 
 async def prune(conn: AsyncConnection, now: int, retention_ms: int) -> int:
-    """Deletes events past the retention period, with their delivery rows."""
+    """Deletes events past the retention period, with their delivery rows and templates (a
+    template is as old as its events)."""
     cutoff = now - retention_ms
     old = select(events.c.id).where(events.c.created_at < cutoff).scalar_subquery()
     await conn.execute(delete(event_deliveries).where(event_deliveries.c.event_id.in_(old)))
     result = await conn.execute(delete(events).where(events.c.created_at < cutoff))
+    await conn.execute(delete(event_templates).where(event_templates.c.created_at < cutoff))
     return int(result.rowcount or 0)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from opencomms.events import types
+from opencomms.events import envelope, types
 from opencomms.events.sinks import ACTIVE, FAILED
 from opencomms.store.codec import loads
 from opencomms.store.tables import (
@@ -21,7 +21,9 @@ from opencomms.store.tables import (
     event_deliveries,
     event_sinks,
     event_subscribed_types,
+    event_templates,
     events,
+    messages,
 )
 
 DELIVERED, DEAD, PENDING = "delivered", "dead", "pending"
@@ -177,7 +179,8 @@ async def lease_sinks(
 
 
 async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) -> list[Due]:
-    """The sink's oldest due deliveries with their payloads."""
+    """The sink's oldest due deliveries with their payloads (a templated event's filled in
+    from its template and its message's recipient: outbox.EventBatch)."""
     query = (
         select(
             event_deliveries.c.id,
@@ -185,8 +188,16 @@ async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) 
             event_deliveries.c.attempts,
             event_deliveries.c.created_at,
             events.c.payload,
+            events.c.subject,
+            event_templates.c.text,
+            event_templates.c.channel,
+            messages.c.recipient,
         )
         .join(events, events.c.id == event_deliveries.c.event_id)
+        .outerjoin(event_templates, event_templates.c.id == events.c.template_id)
+        .outerjoin(
+            messages, and_(events.c.template_id.is_not(None), messages.c.id == events.c.subject)
+        )
         .where(
             event_deliveries.c.sink_sid == lease.sid,
             event_deliveries.c.next_attempt_at <= now,
@@ -196,7 +207,13 @@ async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) 
     )
     if not lease.active:
         query = query.where(events.c.type == types.TEST_EVENT)
-    return [Due(*row) for row in await conn.execute(query)]
+    found = []
+    for row in await conn.execute(query):
+        delivery, event_id, attempts, created, payload, subject, template, channel, to = row
+        if template is not None:
+            payload = envelope.fill(template, event_id, subject, to, channel)
+        found.append(Due(delivery, event_id, attempts, created, payload))
+    return found
 
 
 async def record(

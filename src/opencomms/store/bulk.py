@@ -1,12 +1,35 @@
 """Set-based inserts through the driver itself: COPY on PostgreSQL, prepared executemany on
 SQLite. SQLAlchemy's per-row parameter handling costs more than the insert itself for
-thousands of rows (store/sends.py does the same for messages, overlapping chunks)."""
+thousands of rows.
 
+Rows of one bulk insert often share most of their values (a send's tags, plan and schedule;
+an event template's type and time). `Shared` rows carry those once: on SQLite they are
+written into the statement as literals, since binding a parameter costs about as much as the
+rest of the insert (10,000 message rows: 53 ms with all 22 columns bound, 27 ms with the 5
+that differ), and on PostgreSQL each COPY record is completed with them.
+"""
+
+import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+class Shared(NamedTuple):
+    """Rows of `table` whose `shared_columns` hold the same `shared` values in every row."""
+
+    table: str
+    columns: tuple[str, ...]  # each row's own, in the order of `rows`' tuples
+    shared_columns: tuple[str, ...]
+    shared: tuple[Any, ...]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[tuple[Any, ...]]:
+        """Whole rows, in the order of `columns + shared_columns`."""
+        shared = self.shared
+        return [row + shared for row in self.rows]
 
 
 async def insert_records(
@@ -24,3 +47,45 @@ async def insert_records(
     await driver.executemany(
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", records
     )
+
+
+async def insert_shared(conn: AsyncConnection, batch: Shared) -> None:
+    """Inserts a Shared batch in the caller's transaction."""
+    if not batch.rows:
+        return
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if conn.dialect.name == "postgresql":
+        columns = [*batch.columns, *batch.shared_columns]
+        await driver.copy_records_to_table(batch.table, records=batch.records(), columns=columns)
+    else:
+        await driver.executemany(sqlite_insert_sql(batch), batch.rows)
+
+
+def insert_shared_sync(conn: sqlite3.Connection, batch: Shared) -> None:
+    """`insert_shared` on a plain sqlite3 connection (the group commit's)."""
+    if batch.rows:
+        conn.executemany(sqlite_insert_sql(batch), batch.rows)
+
+
+def sqlite_insert_sql(batch: Shared) -> str:
+    """An INSERT binding each row's own columns, with the shared values as literals."""
+    names = ", ".join((*batch.columns, *batch.shared_columns))
+    values = ", ".join(["?"] * len(batch.columns) + [sqlite_literal(v) for v in batch.shared])
+    return f"INSERT INTO {batch.table} ({names}) VALUES ({values})"
+
+
+def sqlite_literal(value: Any) -> str:
+    """`value` as an SQLite literal, as SQLite's own quote() writes it (strings: quotes
+    doubled; there are no escapes to get past). Only the types stored here."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if "\x00" in value:  # the statement would end there; our JSON never holds one raw
+            raise ValueError("NUL character in a shared value")
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQLite literal for {type(value).__name__}")

@@ -6,7 +6,6 @@ an email operation is an operations row of kind EMAILS. See docs/email.md.
 """
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -16,20 +15,10 @@ from opencomms import ids
 from opencomms.domain.records import MessageFilter, MessageRecord, OperationKind
 from opencomms.domain.send import PreparedSend
 from opencomms.events import outbox
-from opencomms.events.outbox import NewEvent
-from opencomms.store import queue, reads, sends
+from opencomms.store import bulk, queue, reads, sends
 from opencomms.store.cancel import cancel_operation
 from opencomms.store.codec import dumps, loads
 from opencomms.store.tables import COUNTER_COLUMNS, messages, operations
-
-_MESSAGE_ID_START = len(ids.MESSAGE_PREFIX)
-
-
-def _as_emails(chunks: Iterator[list[tuple[Any, ...]]]) -> Iterator[list[tuple[Any, ...]]]:
-    """The rows store/sends.py builds, with email ids (its first column) instead."""
-    prefix, start = ids.EMAIL_PREFIX, _MESSAGE_ID_START
-    for chunk in chunks:
-        yield [(prefix + row[0][start:], *row[1:]) for row in chunk]
 
 
 async def insert_emails(
@@ -61,19 +50,20 @@ async def insert_emails(
     # Past one chunk on a thread: 10,000 rows take tens of milliseconds of CPU, which would
     # hold the event loop (as in store/sends.write_send).
     large = len(prepared.recipients) > sends.CHUNK
-    rows, new = await asyncio.to_thread(_rows, *args) if large else _rows(*args)
-    await sends._bulk_insert(conn, iter(rows))
-    await outbox.store(conn, new, now)
+    chunks, new = await asyncio.to_thread(_rows, *args) if large else _rows(*args)
+    await sends.insert_chunks(conn, chunks)
+    await outbox.store(conn, new.events, now, new.batches)
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits
 
 
 def _rows(
     account_sid: str, operation_id: str, prepared: PreparedSend, now: int
-) -> tuple[list[list[tuple[Any, ...]]], list[NewEvent]]:
+) -> tuple[list[bulk.Shared], outbox.Accepted]:
     """The email rows in chunks, and the accept's events."""
-    rows = list(_as_emails(sends.message_records(account_sid, operation_id, prepared, now)))
+    made = sends.message_records(account_sid, operation_id, prepared, now, ids.EMAIL_PREFIX)
+    chunks = list(made)
     status = sends.operation_status(prepared)
-    return rows, sends.accepted_events((operation_id, account_sid, status), rows, now)
+    return chunks, sends.accepted_events((operation_id, account_sid, status), chunks, now)
 
 
 async def list_emails(

@@ -3,7 +3,8 @@
 import asyncio
 import sqlite3
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 import asyncpg
@@ -12,15 +13,16 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opencomms import ids
+from opencomms.clock import rfc3339
 from opencomms.domain import errors
 from opencomms.domain.pacing import backlog_seconds
-from opencomms.domain.routing import AccountSenders, Plan, Sender, SenderSpec
+from opencomms.domain.routing import AccountSenders, Plan, SenderSpec
 from opencomms.domain.send import PreparedSend
 from opencomms.domain.status import MessageStatus, OperationStatus
-from opencomms.events import outbox
-from opencomms.events.outbox import NewEvent
-from opencomms.store import changes, idempotency, queue, sender_pools, senders
-from opencomms.store.codec import dumps
+from opencomms.domain.transitions import OperationTransition
+from opencomms.events import envelope, outbox, types
+from opencomms.store import bulk, idempotency, queue, sender_pools, senders
+from opencomms.store.codec import dumps, loads
 from opencomms.store.db import Database
 from opencomms.store.operation_status import initial_counts
 from opencomms.store.tables import COUNTER_COLUMNS, events, messages, operations
@@ -85,44 +87,22 @@ async def full_senders(
     return problems
 
 
-class _MemoJson:
-    """Serializes values shared by many rows (the same tags dict, sender or plan) once.
-
-    Consecutive rows nearly always share the very same object (one tags dict, one plan for
-    a whole send), so the last value is checked by identity before the memo is consulted.
-    """
-
-    def __init__(self) -> None:
-        self._done: dict[int, tuple[object, str]] = {}
-        self._last: object = None
-        self._last_text = ""
-
-    def __call__(self, value: dict[str, str] | Sender | Plan) -> str:
-        if value is self._last:
-            return self._last_text
-        cached = self._done.get(id(value))
-        if cached is None:
-            data = value if isinstance(value, dict) else value.as_json()
-            # Keep the object alive beside its text so its id cannot be reused meanwhile.
-            cached = self._done[id(value)] = (value, dumps(data))
-        self._last, self._last_text = value, cached[1]
-        return cached[1]
-
-
 def operation_status(prepared: PreparedSend) -> str:
     if prepared.all_unaddressable:
         return OperationStatus.COMPLETED
     return OperationStatus.SCHEDULED if prepared.send_at_ms else OperationStatus.PROCESSING
 
 
-# Columns written at accept time, in the order of `message_records`; the rest of the
-# table takes its server defaults.
-MESSAGE_COLUMNS = (
-    "id", "account_sid", "operation_id", "position", "status", "recipient", "variables",
-    "profile_id", "tags", "send_at", "unaddressable", "channel", "sender", "error_code",
-    "error_message", "next_attempt_at", "attempt_count", "lease_token", "created_at",
-    "updated_at", "plan", "sender_id",
+# Columns written at accept time; the rest of the table takes its server defaults. Each
+# message's own come first. The shared ones are the same for all the messages of a send but
+# where recipients differ in tags, schedule or route, so a chunk carries them once.
+OWN_COLUMNS = ("id", "position", "recipient", "variables", "profile_id")
+SHARED_COLUMNS = (
+    "account_sid", "operation_id", "status", "tags", "send_at", "unaddressable", "channel",
+    "sender", "error_code", "error_message", "next_attempt_at", "attempt_count", "lease_token",
+    "created_at", "updated_at", "plan", "sender_id",
 )  # fmt: skip
+MESSAGE_COLUMNS = OWN_COLUMNS + SHARED_COLUMNS
 _QUEUED = MessageStatus.QUEUED.value
 _SCHEDULED = MessageStatus.SCHEDULED.value
 _FAILED = MessageStatus.FAILED.value
@@ -132,88 +112,152 @@ CHUNK = 2000
 ONE_STATEMENT_MAX = 100  # PostgreSQL: up to this many recipients, one statement (no COPY)
 
 
+def chunk_of(shared: tuple[Any, ...]) -> bulk.Shared:
+    return bulk.Shared(messages.name, OWN_COLUMNS, SHARED_COLUMNS, shared, [])
+
+
 def message_records(
-    account_sid: str, operation_id: str, prepared: PreparedSend, now: int
-) -> Iterator[list[tuple[Any, ...]]]:
-    """Tuples in MESSAGE_COLUMNS order, one per message, in chunks of CHUNK."""
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    now: int,
+    prefix: str = ids.MESSAGE_PREFIX,
+) -> Iterator[bulk.Shared]:
+    """The send's messages (ids starting with `prefix`), in chunks of up to CHUNK that share
+    their SHARED_COLUMNS values (bulk.Shared, rows in OWN_COLUMNS order)."""
     message_ids = ids.ulids(len(prepared.recipients))
-    tags_json, sender_json, plan_json = _MemoJson(), _MemoJson(), _MemoJson()
-    unreachable = prepared.requested_sender
-    records: list[tuple[Any, ...]] = []
+    open_chunks: dict[tuple[int, int | None, int], bulk.Shared] = {}
     columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
     for position, (recipient, tags, send_at, plan) in enumerate(columns):
-        if len(records) == CHUNK:
-            yield records
-            records = []
+        # The very same objects for a whole send, nearly always (PreparedSend).
+        key = (id(tags), send_at, id(plan))
+        chunk = open_chunks.get(key)
+        if chunk is None or len(chunk.rows) == CHUNK:
+            if chunk is not None:
+                yield chunk
+            shared = _shared_values(account_sid, operation_id, prepared, tags, send_at, plan, now)
+            chunk = open_chunks[key] = chunk_of(shared)
         variables = recipient.variables
-        sender = plan.first if plan is not None else unreachable
-        if plan is None:
-            status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
-        else:
-            status = _QUEUED if send_at is None else _SCHEDULED
-            due, code, why = send_at or now, None, None
-        records.append(
+        chunk.rows.append(
             (
-                ids.MESSAGE_PREFIX + message_ids[position],
-                account_sid,
-                operation_id,
+                prefix + message_ids[position],
                 position,
-                status,
                 dumps(recipient.as_json()),
                 dumps(variables) if variables else None,
                 recipient.profile_id,
-                tags_json(tags),
-                send_at,
-                code is not None,
-                sender.channel,
-                sender_json(sender),
-                code,
-                why,
-                due,
-                0,
-                0,
-                now,
-                now,
-                plan_json(plan) if plan is not None else None,
-                sender.sender_id if plan is not None else None,
             )
         )
-    if records:
-        yield records
+    yield from open_chunks.values()
 
 
-async def _bulk_insert(conn: AsyncConnection, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
-    """Set-based inserts through the driver itself: COPY on PostgreSQL, prepared
-    executemany on SQLite (SQLAlchemy's per-row parameter handling costs more than the
-    insert for 10,000 rows). Each chunk is written while the next one is built: SQLite
-    works in its own thread and PostgreSQL in its own process meanwhile."""
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    if conn.dialect.name == "postgresql":
-        columns = list(MESSAGE_COLUMNS)
-
-        def write(chunk: list[tuple[Any, ...]]) -> Awaitable[Any]:
-            copy: Awaitable[Any] = driver.copy_records_to_table(
-                messages.name, records=chunk, columns=columns
-            )
-            return copy
-
+def _shared_values(
+    account_sid: str,
+    operation_id: str,
+    prepared: PreparedSend,
+    tags: dict[str, str],
+    send_at: int | None,
+    plan: Plan | None,
+    now: int,
+) -> tuple[Any, ...]:
+    """SHARED_COLUMNS values of the messages with these tags, schedule and plan."""
+    if plan is None:
+        sender = prepared.requested_sender
+        status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
     else:
-        marks = ", ".join("?" for _ in MESSAGE_COLUMNS)
-        sql = f"INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)}) VALUES ({marks})"
+        sender = plan.first
+        status = _QUEUED if send_at is None else _SCHEDULED
+        due, code, why = send_at or now, None, None
+    return (
+        account_sid,
+        operation_id,
+        status,
+        dumps(tags),
+        send_at,
+        code is not None,
+        sender.channel,
+        dumps(sender.as_json()),
+        code,
+        why,
+        due,
+        0,
+        0,
+        now,
+        now,
+        dumps(plan.as_json()) if plan is not None else None,
+        sender.sender_id if plan is not None else None,
+    )
 
-        def write(chunk: list[tuple[Any, ...]]) -> Awaitable[Any]:
-            insert: Awaitable[Any] = driver.executemany(sql, chunk)
-            return insert
 
-    pending: asyncio.Future[Any] | None = None
+# The accept's events: the operation row is written with its counters already counted
+# (sends.operation_record), so only the events remain. They are made straight from the
+# chunks of message rows, without a transition object per message: accept is the hottest
+# write there is, and its events are alike within a chunk (message.queued, or .failed for
+# recipients no route reaches). Past TEMPLATED_FROM messages a chunk's events are one
+# template (outbox.EventBatch) instead of a text each.
+TEMPLATED_FROM = 101  # above the sends PostgreSQL writes in one statement, which have none
+_SHARED = {name: i for i, name in enumerate(SHARED_COLUMNS)}
+_OWN_ID, _OWN_RECIPIENT = OWN_COLUMNS.index("id"), OWN_COLUMNS.index("recipient")
+
+
+def accepted_events(
+    operation: tuple[str, str, str], chunks: Iterable[bulk.Shared], now: int
+) -> outbox.Accepted:
+    """The events of a send just accepted: each message's first (message.queued, or
+    message.failed when unaddressable; none while SCHEDULED), then the operation's, with ids
+    in that order. `operation` is (id, account, status); `chunks` sends.message_records'."""
+    op_id, account_sid, op_status = operation
+    eventful = [c for c in chunks if c.rows and c.shared[_SHARED["status"]] in types.MESSAGE_TYPES]
+    event_ids = iter(outbox.new_event_ids(sum(len(c.rows) for c in eventful) + 1))
+    time = rfc3339(now) or ""
+    made: list[outbox.NewEvent] = []
+    batches: list[outbox.EventBatch] = []
+    for chunk in eventful:
+        status, channel = chunk.shared[_SHARED["status"]], chunk.shared[_SHARED["channel"]]
+        kind, seq = types.MESSAGE_TYPES[status], types.MESSAGE_SEQUENCE[status]
+        facts = _facts(chunk.shared)
+        mine = list(islice(event_ids, len(chunk.rows)))
+        if len(chunk.rows) >= TEMPLATED_FROM:
+            batches.append(
+                outbox.EventBatch(
+                    template_id=outbox.new_template_id(),
+                    template=envelope.accepted_template(kind, seq, facts, time),
+                    channel=channel,
+                    account_sid=account_sid,
+                    type=kind.type,
+                    sequence=seq,
+                    event_ids=mine,
+                    subjects=[row[_OWN_ID] for row in chunk.rows],
+                )
+            )
+            continue
+        for event_id, row in zip(mine, chunk.rows, strict=True):
+            to = envelope.party_text(loads(row[_OWN_RECIPIENT]), channel)
+            text = envelope.accepted_text(event_id, kind, seq, row[_OWN_ID], facts, to, time)
+            made.append(outbox.NewEvent(event_id, account_sid, kind.type, row[_OWN_ID], seq, text))
+    moved = OperationTransition(op_id, account_sid, None, op_status)
+    made += outbox.describe([moved], now, [next(event_ids)])
+    return outbox.Accepted(made, batches)
+
+
+def _facts(shared: tuple[Any, ...]) -> envelope.AcceptFacts:
+    def value(name: str) -> Any:
+        return shared[_SHARED[name]]
+
+    return envelope.AcceptFacts(
+        value("account_sid"),
+        value("operation_id"),
+        value("status"),
+        value("tags"),
+        value("error_code"),
+        value("error_message"),
+        envelope.party_text(loads(value("sender")), value("channel")),
+    )
+
+
+async def insert_chunks(conn: AsyncConnection, chunks: Sequence[bulk.Shared]) -> None:
+    """The message rows, in the caller's transaction."""
     for chunk in chunks:
-        if pending is not None:
-            await pending
-        pending = asyncio.ensure_future(write(chunk))
-        await asyncio.sleep(0)  # let the write start before building the next chunk
-    if pending is not None:
-        await pending
+        await bulk.insert_shared(conn, chunk)
 
 
 OPERATION_COLUMNS = (
@@ -229,13 +273,6 @@ def operation_counts(prepared: PreparedSend) -> tuple[int, ...]:
         for plan, at in zip(prepared.plans, prepared.send_at, strict=True)
     )
     return tuple(counts[name] for name in COUNTER_COLUMNS)
-
-
-def accepted_events(
-    operation: tuple[Any, ...], chunks: list[list[tuple[Any, ...]]], now: int
-) -> list[NewEvent]:
-    """The events of the accept (message.queued or .failed, the operation's first)."""
-    return changes.accepted_events((operation[0], operation[1], operation[2]), chunks, now)
 
 
 def operation_record(
@@ -260,13 +297,10 @@ def operation_record(
     )
 
 
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-
-
-_SQLITE_INSERT_OPERATION = _insert_sql(operations.name, OPERATION_COLUMNS)
-_SQLITE_INSERT_MESSAGE = _insert_sql(messages.name, MESSAGE_COLUMNS)
+_SQLITE_INSERT_OPERATION = (
+    f"INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in OPERATION_COLUMNS)})"
+)
 
 
 async def write_send(
@@ -296,12 +330,12 @@ async def write_send(
     if db.can_group:
         await db.grouped(_grouped_job(operation, chunks, new, now, answer))
     elif not db.is_sqlite and len(prepared.recipients) <= ONE_STATEMENT_MAX:
-        rows = [row for chunk in chunks for row in chunk]
+        rows = [row for chunk in chunks for row in chunk.records()]
         await _write_send_postgresql(db, operation, rows, new, now, answer)
     else:
         async with db.write() as conn:
-            await insert_send(conn, operation=operation, chunks=chunks, now=now)
-            await outbox.store(conn, new, now)
+            await insert_send(conn, operation=operation, chunks=chunks)
+            await outbox.store(conn, new.events, now, new.batches)
             if answer is not None:
                 await idempotency.record_answer(conn, answer)
 
@@ -312,24 +346,24 @@ def _rows(
     prepared: PreparedSend,
     operation: tuple[Any, ...],
     now: int,
-) -> tuple[list[list[tuple[Any, ...]]], list[NewEvent]]:
+) -> tuple[list[bulk.Shared], outbox.Accepted]:
     """The message rows in chunks, and the accept's events (written in the same transaction)."""
     chunks = list(message_records(account_sid, operation_id, prepared, now))
-    return chunks, accepted_events(operation, chunks, now)
+    return chunks, accepted_events((operation[0], operation[1], operation[2]), chunks, now)
 
 
 def _grouped_job(
     operation: tuple[Any, ...],
-    chunks: list[list[tuple[Any, ...]]],  # built before, not in the transaction
-    new: list[NewEvent],
+    chunks: list[bulk.Shared],  # built before, not in the transaction
+    new: outbox.Accepted,
     now: int,
     answer: idempotency.Answer | None,
 ) -> Callable[[sqlite3.Connection], None]:
     def job(conn: sqlite3.Connection) -> None:
         conn.execute(_SQLITE_INSERT_OPERATION, operation)
         for chunk in chunks:
-            conn.executemany(_SQLITE_INSERT_MESSAGE, chunk)
-        outbox.store_sync(conn, new, now)
+            bulk.insert_shared_sync(conn, chunk)
+        outbox.store_sync(conn, new.events, now, new.batches)
         if answer is not None:
             idempotency.record_sqlite(conn, answer)
 
@@ -385,13 +419,15 @@ async def _write_send_postgresql(
     db: Database,
     operation: tuple[Any, ...],
     rows: list[tuple[Any, ...]],
-    new: list[NewEvent],
+    new: outbox.Accepted,
     now: int,
     answer: idempotency.Answer | None,
 ) -> None:
+    # Templates are for chunks past ONE_STATEMENT_MAX messages: none here.
+    assert not new.batches
     columns = [list(column) for column in zip(*rows, strict=True)]
     sql, extra = (_PG_SEND, ()) if answer is None else (_PG_SEND_ANSWERED, answer.params())
-    event_rows = outbox.event_records(new, now)
+    event_rows = outbox.event_records(new.events, now)
     event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
     event_columns = event_columns or [[] for _ in outbox.EVENT_COLUMNS]
     async with db.engine.connect() as conn:
@@ -414,11 +450,10 @@ async def insert_send(
     conn: AsyncConnection,
     *,
     operation: tuple[Any, ...],
-    chunks: list[list[tuple[Any, ...]]],
-    now: int,
+    chunks: Sequence[bulk.Shared],
 ) -> None:
     """Writes the operation and every message; the caller's transaction makes it atomic."""
     row = dict(zip(OPERATION_COLUMNS, operation, strict=True))
     await conn.execute(insert(operations).values(row))
-    await _bulk_insert(conn, iter(chunks))
+    await insert_chunks(conn, chunks)
     await queue.notify(conn)  # wakes PostgreSQL workers when this commits

@@ -250,7 +250,17 @@ attempt_parts = Table(
 # The conversation an inbound message belongs to (domain/sessions.py derives the id from the
 # account, the sender and the remote address), so replies and sends thread together.
 messages.append_column(Column("session_id", String(64), nullable=True))
-Index("ix_messages_session", messages.c.account_sid, messages.c.session_id)
+# Partial (migration 0011): a message has a session only once dispatched or received, so an
+# accept writes no entry here; `session_id = ?` implies the index's condition on both dialects.
+# With the id last, a session's page comes out of it in order.
+Index(
+    "ix_messages_session",
+    messages.c.account_sid,
+    messages.c.session_id,
+    messages.c.id,
+    sqlite_where=text("session_id IS NOT NULL"),
+    postgresql_where=text("session_id IS NOT NULL"),
+)
 
 # The sandbox inbox is derived from attempt rows, never copied, so dispatch writes nothing
 # more for it. A DELETE records a clear here instead of touching attempts: every sandbox
@@ -479,3 +489,20 @@ route_states = Table(
     Column("since", BigInteger, nullable=False),
     Column("reported_at", BigInteger, nullable=False),
 )
+
+# -- Event templates (issue 11) -----------------------------------------------------------------
+
+# The message events of a large accept are alike but for the event id, the message and its
+# recipient: their body is stored once per send (and chunk) here, and each event row names it
+# with an empty payload. The delivery fills it in (events/outbox.fill) from the event row and
+# its message's recipient, which never changes. Pruned with the events of the same age.
+event_templates = Table(
+    "event_templates",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("channel", String(16), nullable=True),  # the `to` party's channel
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_event_templates_created", "created_at"),
+)
+events.append_column(Column("template_id", String(64), nullable=True))

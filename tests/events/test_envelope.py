@@ -63,7 +63,8 @@ SENDER = '{"address":"+15005550006","channel":"SMS","senderId":"s1"}'
 
 def failed_chunk(count: int) -> bulk.Shared:
     """`count` unaddressable messages of one send, as sends.message_records makes them."""
-    shared: dict[str, object] = dict.fromkeys(sends.SHARED_COLUMNS)
+    shared_columns = sends.ROUTE_COLUMNS + sends.SEND_COLUMNS
+    shared: dict[str, object] = dict.fromkeys(shared_columns)
     shared |= {
         "account_sid": ACCOUNT,
         "operation_id": "comms_operation_02",
@@ -85,7 +86,8 @@ def failed_chunk(count: int) -> bulk.Shared:
         )
         for i in range(count)
     ]
-    return sends.chunk_of(tuple(shared[name] for name in sends.SHARED_COLUMNS))._replace(rows=rows)
+    values = tuple(shared[name] for name in shared_columns)
+    return bulk.Shared("messages", sends.OWN_COLUMNS, shared_columns, values, rows)
 
 
 def expected_failed(row: tuple[object, ...], event_id: str) -> dict[str, object]:

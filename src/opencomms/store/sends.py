@@ -93,16 +93,23 @@ def operation_status(prepared: PreparedSend) -> str:
     return OperationStatus.SCHEDULED if prepared.send_at_ms else OperationStatus.PROCESSING
 
 
-# Columns written at accept time; the rest of the table takes its server defaults. Each
-# message's own come first. The shared ones are the same for all the messages of a send but
-# where recipients differ in tags, schedule or route, so a chunk carries them once.
+# Columns written at accept time; the rest of the table takes its server defaults. A
+# message's own columns, then those of its route (the same for every recipient with the same
+# tags, schedule and plan: nearly always the whole send), then those of its send.
 OWN_COLUMNS = ("id", "position", "recipient", "variables", "profile_id")
-SHARED_COLUMNS = (
-    "account_sid", "operation_id", "status", "tags", "send_at", "unaddressable", "channel",
-    "sender", "error_code", "error_message", "next_attempt_at", "attempt_count", "lease_token",
-    "created_at", "updated_at", "plan", "sender_id",
+ROUTE_COLUMNS = (
+    "status", "tags", "send_at", "unaddressable", "channel", "sender", "error_code",
+    "error_message", "next_attempt_at", "plan", "sender_id",
 )  # fmt: skip
-MESSAGE_COLUMNS = OWN_COLUMNS + SHARED_COLUMNS
+SEND_COLUMNS = (
+    "account_sid",
+    "operation_id",
+    "attempt_count",
+    "lease_token",
+    "created_at",
+    "updated_at",
+)
+MESSAGE_COLUMNS = OWN_COLUMNS + ROUTE_COLUMNS + SEND_COLUMNS
 _QUEUED = MessageStatus.QUEUED.value
 _SCHEDULED = MessageStatus.SCHEDULED.value
 _FAILED = MessageStatus.FAILED.value
@@ -110,10 +117,9 @@ _FAILED = MessageStatus.FAILED.value
 
 CHUNK = 2000
 ONE_STATEMENT_MAX = 100  # PostgreSQL: up to this many recipients, one statement (no COPY)
-
-
-def chunk_of(shared: tuple[Any, ...]) -> bulk.Shared:
-    return bulk.Shared(messages.name, OWN_COLUMNS, SHARED_COLUMNS, shared, [])
+# Past this many distinct routes (tags rendered per recipient, say), a send's chunks carry
+# each message's route in its row: a chunk per route would mean many tiny statements.
+MAX_ROUTES = 16
 
 
 def message_records(
@@ -123,43 +129,69 @@ def message_records(
     now: int,
     prefix: str = ids.MESSAGE_PREFIX,
 ) -> Iterator[bulk.Shared]:
-    """The send's messages (ids starting with `prefix`), in chunks of up to CHUNK that share
-    their SHARED_COLUMNS values (bulk.Shared, rows in OWN_COLUMNS order)."""
-    message_ids = ids.ulids(len(prepared.recipients))
-    open_chunks: dict[tuple[int, int | None, int], bulk.Shared] = {}
-    columns = zip(prepared.recipients, prepared.tags, prepared.send_at, prepared.plans, strict=True)
-    for position, (recipient, tags, send_at, plan) in enumerate(columns):
-        # The very same objects for a whole send, nearly always (PreparedSend).
-        key = (id(tags), send_at, id(plan))
-        chunk = open_chunks.get(key)
-        if chunk is None or len(chunk.rows) == CHUNK:
-            if chunk is not None:
-                yield chunk
-            shared = _shared_values(account_sid, operation_id, prepared, tags, send_at, plan, now)
-            chunk = open_chunks[key] = chunk_of(shared)
-        variables = recipient.variables
-        chunk.rows.append(
-            (
-                prefix + message_ids[position],
-                position,
-                dumps(recipient.as_json()),
-                dumps(variables) if variables else None,
-                recipient.profile_id,
+    """The send's messages (ids starting with `prefix`) in chunks of up to CHUNK, as
+    bulk.Shared batches whose records are in MESSAGE_COLUMNS order: each chunk is one route's
+    (its rows OWN_COLUMNS) or, for a send of many routes, of any (OWN_COLUMNS + ROUTE_COLUMNS)."""
+    send = (account_sid, operation_id, 0, 0, now, now)
+    keyed = list(zip(prepared.tags, prepared.send_at, prepared.plans, strict=True))
+    # The very same objects for a whole send, nearly always (PreparedSend).
+    keys = [(id(tags), send_at, id(plan)) for tags, send_at, plan in keyed]
+    routes: dict[tuple[int, int | None, int], tuple[Any, ...]] = {}
+    for key, (tags, send_at, plan) in zip(keys, keyed, strict=True):
+        if key not in routes:
+            routes[key] = _route_values(prepared, tags, send_at, plan, now)
+    own = _own_rows(prepared, prefix)
+    if len(routes) > MAX_ROUTES:
+        rows = [row + routes[key] for row, key in zip(own, keys, strict=True)]
+        for start in range(0, len(rows), CHUNK):
+            yield _chunk(
+                OWN_COLUMNS + ROUTE_COLUMNS, SEND_COLUMNS, send, rows[start : start + CHUNK]
             )
+        return
+    by_route: dict[tuple[int, int | None, int], list[tuple[Any, ...]]] = {}
+    for row, key in zip(own, keys, strict=True):
+        by_route.setdefault(key, []).append(row)
+    for key, route_rows in by_route.items():
+        shared = routes[key] + send
+        for start in range(0, len(route_rows), CHUNK):
+            chunk_rows = route_rows[start : start + CHUNK]
+            yield _chunk(OWN_COLUMNS, ROUTE_COLUMNS + SEND_COLUMNS, shared, chunk_rows)
+
+
+def _chunk(
+    columns: tuple[str, ...],
+    shared_columns: tuple[str, ...],
+    shared: tuple[Any, ...],
+    rows: list[tuple[Any, ...]],
+) -> bulk.Shared:
+    return bulk.Shared(messages.name, columns, shared_columns, shared, rows)
+
+
+def _own_rows(prepared: PreparedSend, prefix: str) -> list[tuple[Any, ...]]:
+    """OWN_COLUMNS values of each message, in order."""
+    message_ids = ids.ulids(len(prepared.recipients))
+    return [
+        (
+            prefix + message_id,
+            position,
+            dumps(recipient.as_json()),
+            dumps(recipient.variables) if recipient.variables else None,
+            recipient.profile_id,
         )
-    yield from open_chunks.values()
+        for position, (message_id, recipient) in enumerate(
+            zip(message_ids, prepared.recipients, strict=True)
+        )
+    ]
 
 
-def _shared_values(
-    account_sid: str,
-    operation_id: str,
+def _route_values(
     prepared: PreparedSend,
     tags: dict[str, str],
     send_at: int | None,
     plan: Plan | None,
     now: int,
 ) -> tuple[Any, ...]:
-    """SHARED_COLUMNS values of the messages with these tags, schedule and plan."""
+    """ROUTE_COLUMNS values of the messages with these tags, schedule and plan."""
     if plan is None:
         sender = prepared.requested_sender
         status, due, code, why = _FAILED, None, errors.CANNOT_ROUTE, errors.NO_ROUTE_MESSAGE
@@ -168,8 +200,6 @@ def _shared_values(
         status = _QUEUED if send_at is None else _SCHEDULED
         due, code, why = send_at or now, None, None
     return (
-        account_sid,
-        operation_id,
         status,
         dumps(tags),
         send_at,
@@ -179,10 +209,6 @@ def _shared_values(
         code,
         why,
         due,
-        0,
-        0,
-        now,
-        now,
         dumps(plan.as_json()) if plan is not None else None,
         sender.sender_id if plan is not None else None,
     )
@@ -191,12 +217,13 @@ def _shared_values(
 # The accept's events: the operation row is written with its counters already counted
 # (sends.operation_record), so only the events remain. They are made straight from the
 # chunks of message rows, without a transition object per message: accept is the hottest
-# write there is, and its events are alike within a chunk (message.queued, or .failed for
-# recipients no route reaches). Past TEMPLATED_FROM messages a chunk's events are one
-# template (outbox.EventBatch) instead of a text each.
+# write there is, and the events of one route are alike (message.queued, or .failed for
+# recipients no route reaches). From TEMPLATED_FROM messages of one route in a chunk, their
+# events are one template (outbox.EventBatch) instead of a text each.
 TEMPLATED_FROM = 101  # above the sends PostgreSQL writes in one statement, which have none
-_SHARED = {name: i for i, name in enumerate(SHARED_COLUMNS)}
+_ROUTE = {name: i for i, name in enumerate(ROUTE_COLUMNS)}
 _OWN_ID, _OWN_RECIPIENT = OWN_COLUMNS.index("id"), OWN_COLUMNS.index("recipient")
+_ROUTE_START = len(OWN_COLUMNS)
 
 
 def accepted_events(
@@ -206,17 +233,18 @@ def accepted_events(
     message.failed when unaddressable; none while SCHEDULED), then the operation's, with ids
     in that order. `operation` is (id, account, status); `chunks` sends.message_records'."""
     op_id, account_sid, op_status = operation
-    eventful = [c for c in chunks if c.rows and c.shared[_SHARED["status"]] in types.MESSAGE_TYPES]
-    event_ids = iter(outbox.new_event_ids(sum(len(c.rows) for c in eventful) + 1))
+    by_route = [(route, rows) for chunk in chunks for route, rows in _routes_of(chunk)]
+    eventful = [(r, rows) for r, rows in by_route if r[_ROUTE["status"]] in types.MESSAGE_TYPES]
+    event_ids = iter(outbox.new_event_ids(sum(len(rows) for _, rows in eventful) + 1))
     time = rfc3339(now) or ""
     made: list[outbox.NewEvent] = []
     batches: list[outbox.EventBatch] = []
-    for chunk in eventful:
-        status, channel = chunk.shared[_SHARED["status"]], chunk.shared[_SHARED["channel"]]
+    for route, rows in eventful:
+        status, channel = route[_ROUTE["status"]], route[_ROUTE["channel"]]
         kind, seq = types.MESSAGE_TYPES[status], types.MESSAGE_SEQUENCE[status]
-        facts = _facts(chunk.shared)
-        mine = list(islice(event_ids, len(chunk.rows)))
-        if len(chunk.rows) >= TEMPLATED_FROM:
+        facts = _facts(account_sid, op_id, route)
+        mine = list(islice(event_ids, len(rows)))
+        if len(rows) >= TEMPLATED_FROM:
             batches.append(
                 outbox.EventBatch(
                     template_id=outbox.new_template_id(),
@@ -226,11 +254,11 @@ def accepted_events(
                     type=kind.type,
                     sequence=seq,
                     event_ids=mine,
-                    subjects=[row[_OWN_ID] for row in chunk.rows],
+                    subjects=[row[_OWN_ID] for row in rows],
                 )
             )
             continue
-        for event_id, row in zip(mine, chunk.rows, strict=True):
+        for event_id, row in zip(mine, rows, strict=True):
             to = envelope.party_text(loads(row[_OWN_RECIPIENT]), channel)
             text = envelope.accepted_text(event_id, kind, seq, row[_OWN_ID], facts, to, time)
             made.append(outbox.NewEvent(event_id, account_sid, kind.type, row[_OWN_ID], seq, text))
@@ -239,13 +267,23 @@ def accepted_events(
     return outbox.Accepted(made, batches)
 
 
-def _facts(shared: tuple[Any, ...]) -> envelope.AcceptFacts:
+def _routes_of(chunk: bulk.Shared) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """The chunk's rows by route (ROUTE_COLUMNS values), in order of first appearance."""
+    if chunk.columns == OWN_COLUMNS:
+        return [(chunk.shared[: len(ROUTE_COLUMNS)], chunk.rows)] if chunk.rows else []
+    grouped: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for row in chunk.rows:
+        grouped.setdefault(row[_ROUTE_START:], []).append(row)
+    return list(grouped.items())
+
+
+def _facts(account_sid: str, operation_id: str, route: tuple[Any, ...]) -> envelope.AcceptFacts:
     def value(name: str) -> Any:
-        return shared[_SHARED[name]]
+        return route[_ROUTE[name]]
 
     return envelope.AcceptFacts(
-        value("account_sid"),
-        value("operation_id"),
+        account_sid,
+        operation_id,
         value("status"),
         value("tags"),
         value("error_code"),

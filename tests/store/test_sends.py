@@ -1,0 +1,89 @@
+"""The accept's rows and events for sends whose recipients differ in tags, schedule or route:
+each message stored with its own values, whatever layout of chunks carries them."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import select
+
+from opencomms.domain import errors
+from opencomms.store import sends
+from opencomms.store.db import Database
+from opencomms.store.tables import events, messages
+
+
+async def stored(db: Database, operation_id: str) -> list[Any]:
+    async with db.read() as conn:
+        query = select(messages).where(messages.c.operation_id == operation_id)
+        return sorted((await conn.execute(query)).all(), key=lambda r: r.position)
+
+
+async def first_events(db: Database, account_sid: str) -> dict[str, str]:
+    """Message id -> the type of its stored first event."""
+    async with db.read() as conn:
+        query = select(events.c.subject, events.c.type).where(
+            events.c.account_sid == account_sid, events.c.subject.like("comms_message_%")
+        )
+        return dict((await conn.execute(query)).all())
+
+
+@pytest.mark.parametrize("count", [sends.MAX_ROUTES + 1, 2 * sends.CHUNK + 5])
+async def test_tags_rendered_per_recipient_are_each_messages_own(
+    client: httpx.AsyncClient, db: Database, count: int
+) -> None:
+    to = [
+        {"address": f"+1415555{i:04d}", "channel": "PHONE", "variables": {"n": f"n{i}"}}
+        for i in range(count)
+    ]
+    body = {"to": to, "content": {"text": "Hi {{ n }}"}, "tags": {"who": "{{ n }}", "k": "v"}}
+    sent = await client.post("/v1/Messages", json=body)
+    assert sent.status_code == 202, sent.text
+    operation_id = sent.json()["operationId"]
+    rows = await stored(db, operation_id)
+    assert [r.position for r in rows] == list(range(count))
+    assert [orjson.loads(r.tags) for r in rows] == [
+        {"who": f"n{i}", "k": "v"} for i in range(count)
+    ]
+    assert [orjson.loads(r.recipient)["address"] for r in rows] == [t["address"] for t in to]
+    assert {r.status for r in rows} == {"QUEUED"} and all(r.plan for r in rows)
+    kinds = await first_events(db, rows[0].account_sid)
+    assert set(kinds) == {r.id for r in rows}
+    assert set(kinds.values()) == {"com.twilio.comms-api.message.queued"}
+    listed = await client.get("/v1/Messages", params={"operationId": operation_id, "pageSize": 3})
+    newest = listed.json()["messages"]
+    assert [m["tags"]["who"] for m in newest] == [f"n{i}" for i in range(count - 1, count - 4, -1)]
+
+
+async def test_local_send_times_and_unroutable_recipients_in_one_send(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # Two countries: two local send times; from the SMS sender, WhatsApp recipients have no
+    # route.
+    to = [{"address": f"+1415555{i:04d}", "channel": "PHONE"} for i in range(150)]
+    to += [{"address": f"+4420794{i:05d}", "channel": "PHONE"} for i in range(150)]
+    to += [{"address": f"+1206555{i:04d}", "channel": "WHATSAPP"} for i in range(3)]
+    local = (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%dT09:00:00")
+    body = {
+        "from": {"address": "+15005550006", "channel": "SMS"},
+        "to": to,
+        "content": {"text": "Hi"},
+        "schedule": {"sendAt": [local]},
+    }
+    sent = await client.post("/v1/Messages", json=body)
+    assert sent.status_code == 202, sent.text
+    rows = await stored(db, sent.json()["operationId"])
+    assert len(rows) == len(to)
+    us, uk, unroutable = rows[:150], rows[150:300], rows[300:]
+    assert len({r.send_at for r in us}) == 1 and len({r.send_at for r in uk}) == 1
+    assert us[0].send_at - uk[0].send_at >= 4 * 3_600_000  # 09:00 in London, then in the US
+    assert {r.status for r in us + uk} == {"SCHEDULED"}
+    assert all(r.next_attempt_at == r.send_at for r in us + uk)
+    assert {(r.status, r.error_code, r.next_attempt_at) for r in unroutable} == {
+        ("FAILED", errors.CANNOT_ROUTE, None)
+    }
+    # SCHEDULED is not an event; each unroutable recipient's failure is.
+    kinds = await first_events(db, rows[0].account_sid)
+    assert kinds == dict.fromkeys((r.id for r in unroutable), "com.twilio.comms-api.message.failed")

@@ -12,10 +12,10 @@ from standardwebhooks.webhooks import Webhook
 from twilio.request_validator import RequestValidator
 
 from opencomms.clock import now_ms
-from opencomms.events import queue, sinks, types
+from opencomms.events import outbox, queue, sinks, types
 from opencomms.store.accounts import NewCredential, SecretBox
 from opencomms.store.db import Database
-from opencomms.store.tables import event_deliveries, event_sinks, events
+from opencomms.store.tables import event_deliveries, event_sinks, event_templates, events
 from tests.dispatch.helpers import FakeClock
 from tests.events.helpers import active_sink, deliverer, emit, lifecycle, settle
 from tests.events.receiver import Answer, Received, Receiver, free_port, receiver
@@ -354,3 +354,41 @@ async def test_events_past_retention_are_pruned(
     async with db.read() as conn:
         kept = select(events.c.subject).where(events.c.account_sid == account.sid)
         assert set((await conn.execute(kept)).scalars()) == {"new"}
+
+
+def batch_of(account_sid: str, name: str, count: int) -> outbox.EventBatch:
+    return outbox.EventBatch(
+        template_id=outbox.new_template_id(),
+        template="{}",
+        channel="SMS",
+        account_sid=account_sid,
+        type=types.MESSAGE_TYPES["QUEUED"].type,
+        sequence=1,
+        event_ids=outbox.new_event_ids(count),
+        subjects=[f"{name}-{i}" for i in range(count)],
+    )
+
+
+async def test_templated_events_are_pruned_with_their_templates(
+    db: Database, box: SecretBox, account: NewCredential
+) -> None:
+    clock = FakeClock()
+    sink, _secret = await active_sink(
+        db, box, account.sid, "http://127.0.0.1:9/none", now=clock.now
+    )
+    old, new = batch_of(account.sid, "old", 3), batch_of(account.sid, "new", 2)
+    async with db.write() as conn:
+        await outbox.store(conn, [], clock.now, [old])
+    clock.advance(8 * 24 * HOUR)
+    async with db.write() as conn:
+        await outbox.store(conn, [], clock.now, [new])
+    await deliverer(db, clock=clock).prune(clock.now)
+    async with db.read() as conn:
+        kept = select(events.c.subject).where(events.c.account_sid == account.sid)
+        assert set((await conn.execute(kept)).scalars()) == {"new-0", "new-1"}
+        templates = select(event_templates.c.id).where(
+            event_templates.c.id.in_([old.template_id, new.template_id])
+        )
+        assert set((await conn.execute(templates)).scalars()) == {new.template_id}
+        owed = select(event_deliveries.c.event_id).where(event_deliveries.c.sink_sid == sink.sid)
+        assert set((await conn.execute(owed)).scalars()) == set(new.event_ids)

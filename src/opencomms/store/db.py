@@ -13,6 +13,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from opencomms.store import sqlite_file
 from opencomms.store.direct import DirectReader, PostgresReader, SqliteReader
 from opencomms.store.group_commit import GroupCommitter, Job
 
@@ -52,6 +53,8 @@ class Database:
     _group: GroupCommitter | None = field(default=None, repr=False)
     # Constant-SQL reads straight to the driver (store/direct.py); None for :memory:.
     direct: DirectReader | None = field(default=None, repr=False)
+    # SQLite files: WAL checkpoints off the commit path, from the first write on.
+    _checkpointer: sqlite_file.Checkpointer | None = field(default=None, repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,8 +67,13 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        self._start_checkpoints()
         async with self._write_turn, self.engine.begin() as conn:
             yield conn
+
+    def _start_checkpoints(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -81,6 +89,7 @@ class Database:
         result once committed."""
         if self._group is None:
             raise RuntimeError("group commit needs a SQLite database file")
+        self._start_checkpoints()
         return await self._group.run(job)
 
     @property
@@ -88,6 +97,8 @@ class Database:
         return self._group is not None
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         if self._group is not None:
             await self._group.aclose()
         if self.direct is not None:
@@ -113,10 +124,15 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
         turn = asyncio.Lock()
         path = make_url(full_url).database
         on_disk = bool(path and path != ":memory:")
-        group = GroupCommitter(Path(path), turn) if path and on_disk else None
-        reader = SqliteReader(Path(path)) if path and on_disk else None
+        if not (path and on_disk):
+            return Database(engine=engine, dialect=dialect, _write_turn=turn)
         return Database(
-            engine=engine, dialect=dialect, _write_turn=turn, _group=group, direct=reader
+            engine=engine,
+            dialect=dialect,
+            _write_turn=turn,
+            _group=GroupCommitter(Path(path), turn),
+            direct=SqliteReader(Path(path)),
+            _checkpointer=sqlite_file.Checkpointer(Path(path)),
         )
     engine = create_async_engine(
         full_url, pool_size=pool_size or 20, max_overflow=0, hide_parameters=True
@@ -257,11 +273,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit survives power loss, which is what a 202 promises.
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        for setting in sqlite_file.SETTINGS:
+            cursor.execute(setting)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "handle_error")

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from opencomms.store import sqlite_file
+
 Job = Callable[[sqlite3.Connection], Any]
 
 MAX_GROUP = 256  # sends per transaction: past this, a group's latency outweighs the fsync saved
@@ -65,10 +67,8 @@ class GroupCommitter:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # the 202's promise, as in store/db.py
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA foreign_keys=ON")
+        for setting in sqlite_file.SETTINGS:  # synchronous=FULL: the 202's promise
+            conn.execute(setting)
         return conn
 
     def _write(self, group: list[tuple[Job, asyncio.Future[Any]]]) -> list[Any]:

@@ -1,0 +1,65 @@
+"""WAL checkpoints run on their own thread after writes, not inside the commit that crosses
+SQLite's default 1,000-page line; the thread stops with the database."""
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from opencomms.store import migrate
+from opencomms.store.db import open_database
+from opencomms.store.sqlite_file import COMMIT_CHECKPOINT_PAGES
+
+
+def checkpointer_threads() -> int:
+    return sum(t.name == "sqlite-checkpoint" for t in threading.enumerate())
+
+
+def log_state(path: Path) -> tuple[int, int]:
+    """(pages in the log, pages of it already in the database file)."""
+    conn = sqlite3.connect(path)
+    try:
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames, copied
+    finally:
+        conn.close()
+
+
+async def test_a_large_commit_is_checkpointed_by_the_thread(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    before = checkpointer_threads()
+    db = open_database(f"sqlite:///{path}")
+    await migrate.upgrade(db)
+
+    def job(conn: sqlite3.Connection) -> int:
+        # Some 3,000 pages: past the default line, far below the commit's own.
+        conn.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
+        conn.executemany("INSERT INTO filler VALUES (randomblob(3000))", [()] * 3000)
+        setting = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        return int(setting)
+
+    try:
+        assert await db.grouped(job) == COMMIT_CHECKPOINT_PAGES
+        assert db._checkpointer is not None
+        for _ in range(100):  # bounded: 10 s
+            if db._checkpointer.checkpoints:
+                break
+            await asyncio.sleep(0.1)
+        assert db._checkpointer.checkpoints >= 1
+        frames, copied = log_state(path)
+        assert frames == copied and frames > 1000
+        assert checkpointer_threads() == before + 1
+    finally:
+        await db.dispose()
+    assert checkpointer_threads() == before
+
+
+async def test_reads_alone_start_no_thread(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'r.db'}")
+    before = checkpointer_threads()
+    try:
+        async with db.read() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+        assert checkpointer_threads() == before
+    finally:
+        await db.dispose()

@@ -189,15 +189,9 @@ async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) 
             event_deliveries.c.created_at,
             events.c.payload,
             events.c.subject,
-            event_templates.c.text,
-            event_templates.c.channel,
-            messages.c.recipient,
+            events.c.template_id,
         )
         .join(events, events.c.id == event_deliveries.c.event_id)
-        .outerjoin(event_templates, event_templates.c.id == events.c.template_id)
-        .outerjoin(
-            messages, and_(events.c.template_id.is_not(None), messages.c.id == events.c.subject)
-        )
         .where(
             event_deliveries.c.sink_sid == lease.sid,
             event_deliveries.c.next_attempt_at <= now,
@@ -207,13 +201,36 @@ async def due(conn: AsyncConnection, lease: SinkLease, *, now: int, limit: int) 
     )
     if not lease.active:
         query = query.where(events.c.type == types.TEST_EVENT)
+    rows = (await conn.execute(query)).all()
+    templated = [row for row in rows if row.template_id is not None]
+    if not templated:
+        return [Due(*row[:5]) for row in rows]
+    # Looked up by key apart from the page: joined into it, a planner without fresh
+    # statistics may scan the messages table for every page.
+    templates = await _templates(conn, {r.template_id for r in templated})
+    recipients = await _recipients(conn, {r.subject for r in templated})
     found = []
-    for row in await conn.execute(query):
-        delivery, event_id, attempts, created, payload, subject, template, channel, to = row
-        if template is not None:
-            payload = envelope.fill(template, event_id, subject, to, channel)
-        found.append(Due(delivery, event_id, attempts, created, payload))
+    for row in rows:
+        payload = row.payload
+        if row.template_id is not None:
+            text, channel = templates[row.template_id]
+            to = recipients.get(row.subject)
+            payload = envelope.fill(text, row.event_id, row.subject, to, channel)
+        found.append(Due(row.id, row.event_id, row.attempts, row.created_at, payload))
     return found
+
+
+async def _templates(conn: AsyncConnection, ids: set[str]) -> dict[str, tuple[str, str | None]]:
+    """Template id -> (text, channel)."""
+    query = select(event_templates.c.id, event_templates.c.text, event_templates.c.channel)
+    rows = await conn.execute(query.where(event_templates.c.id.in_(sorted(ids))))
+    return {id_: (text, channel) for id_, text, channel in rows}
+
+
+async def _recipients(conn: AsyncConnection, ids: set[str]) -> dict[str, str]:
+    """Message id -> its recipient (JSON)."""
+    query = select(messages.c.id, messages.c.recipient).where(messages.c.id.in_(sorted(ids)))
+    return {id_: recipient for id_, recipient in await conn.execute(query)}
 
 
 async def record(

@@ -4,6 +4,7 @@ import asyncio
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -408,49 +409,58 @@ def _grouped_job(
     return job
 
 
-def _pg_array_types(table: Table, columns: tuple[str, ...]) -> list[str]:
+def _pg_types(table: Table, columns: tuple[str, ...]) -> list[str]:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return [table.c[name].type.compile(dialect=dialect) + "[]" for name in columns]
+    return [table.c[name].type.compile(dialect=dialect) for name in columns]
 
 
-def _pg_send_sql(answered: bool) -> str:
+def _pg_params(first: int, types: list[str], suffix: str = "") -> str:
+    return ", ".join(f"${first + i}::{kind}{suffix}" for i, kind in enumerate(types))
+
+
+@lru_cache(maxsize=8)
+def _pg_send_sql(answered: bool, events_given: int | None = None) -> str:
     """The whole send as one statement: the operation, every message, its events, the
     wake-up of the workers and, when `answered`, the Idempotency-Key's answer (its
-    parameters last). In autocommit it is atomic and costs one round trip."""
+    parameters last). In autocommit it is atomic and costs one round trip.
+
+    The messages and events come as one array per column, or, with `events_given`, as one
+    message and that many events in plain parameters: the 1-recipient send, where encoding
+    two dozen one-element arrays costs more than the rest of the statement."""
     names = len(OPERATION_COLUMNS)
     values = ", ".join(f"${i}" for i in range(1, names + 1))
-    arrays = ", ".join(
-        f"${names + i}::{kind}"
-        for i, kind in enumerate(_pg_array_types(messages, MESSAGE_COLUMNS), start=1)
-    )
-    first = names + len(MESSAGE_COLUMNS) + 1
-    event_arrays = ", ".join(
-        f"${first + i}::{kind}"
-        for i, kind in enumerate(_pg_array_types(events, outbox.EVENT_COLUMNS))
-    )
+    message_types = _pg_types(messages, MESSAGE_COLUMNS)
+    event_types = _pg_types(events, outbox.EVENT_COLUMNS)
+    if events_given is None:
+        message_source = f"unnest({_pg_params(names + 1, message_types, '[]')}) AS m"
+        first = names + len(MESSAGE_COLUMNS) + 1
+        event_source = f"SELECT * FROM unnest({_pg_params(first, event_types, '[]')})"
+        after = first + len(outbox.EVENT_COLUMNS)
+    else:
+        columns = ", ".join(MESSAGE_COLUMNS)
+        message_source = f"(VALUES ({_pg_params(names + 1, message_types)})) AS m({columns})"
+        first, width = names + len(MESSAGE_COLUMNS) + 1, len(outbox.EVENT_COLUMNS)
+        rows = [f"({_pg_params(first + i * width, event_types)})" for i in range(events_given)]
+        event_source = f"VALUES {', '.join(rows)}"
+        after = first + events_given * width
     # The accept's events, and one pending delivery per sink subscribed to each.
     events_cte = (
         f" ev AS (INSERT INTO {events.name} ({', '.join(outbox.EVENT_COLUMNS)})"
-        f" SELECT * FROM unnest({event_arrays}) RETURNING id, account_sid, type),"
+        f" {event_source} RETURNING id, account_sid, type),"
         f" dl AS (INSERT INTO event_deliveries ({', '.join(outbox.DELIVERY_COLUMNS)})"
         f" SELECT ev.id, s.sink_sid, '{outbox.PENDING}', 0, $1_now, $1_now, $1_now FROM ev"
         " JOIN event_subscribed_types s ON s.account_sid = ev.account_sid AND s.type = ev.type),"
-    ).replace("$1_now", f"${first + len(outbox.EVENT_COLUMNS)}::bigint")
-    first_answer = first + len(outbox.EVENT_COLUMNS) + 1
-    answer = f" {idempotency.pg_record_cte(first_answer)}," if answered else ""
+    ).replace("$1_now", f"${after}::bigint")
+    answer = f" {idempotency.pg_record_cte(after + 1)}," if answered else ""
     return (
         f"WITH op AS (INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
         f" VALUES ({values})),{events_cte}{answer}"
         f" wake AS (SELECT pg_notify('{queue.NOTIFY_CHANNEL}', ''))"
         f" INSERT INTO {messages.name} ({', '.join(MESSAGE_COLUMNS)})"
-        f" SELECT m.* FROM unnest({arrays}) AS m CROSS JOIN wake"
+        f" SELECT m.* FROM {message_source} CROSS JOIN wake"
         # The guard's value must be used, or the planner drops the division unevaluated.
         + (" CROSS JOIN answer_guard WHERE answer_guard.recorded = 1" if answered else "")
     )
-
-
-_PG_SEND = _pg_send_sql(answered=False)
-_PG_SEND_ANSWERED = _pg_send_sql(answered=True)
 
 
 async def _write_send_postgresql(
@@ -463,16 +473,21 @@ async def _write_send_postgresql(
 ) -> None:
     # Templates are for chunks past ONE_STATEMENT_MAX messages: none here.
     assert not new.batches
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    sql, extra = (_PG_SEND, ()) if answer is None else (_PG_SEND_ANSWERED, answer.params())
     event_rows = outbox.event_records(new.events, now)
-    event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
-    event_columns = event_columns or [[] for _ in outbox.EVENT_COLUMNS]
+    if len(rows) == 1 and event_rows:
+        sql = _pg_send_sql(answer is not None, len(event_rows))
+        given = [*rows[0], *(value for row in event_rows for value in row)]
+    else:
+        sql = _pg_send_sql(answer is not None)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
+        given = [*columns, *(event_columns or [[] for _ in outbox.EVENT_COLUMNS])]
+    extra = () if answer is None else answer.params()
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
-            await driver.execute(sql, *operation, *columns, *event_columns, now, *extra)
+            await driver.execute(sql, *operation, *given, now, *extra)
         except asyncpg.DivisionByZeroError as error:
             if answer is None:
                 raise

@@ -121,6 +121,10 @@ async def test_each_fast_read_uses_its_index(
     assert_index(message, "messages_pkey", "sqlite_autoindex_messages_1", "ix_messages_account_id")
     tries = await direct_plan(db, fast_reads.ATTEMPTS_SQL, (loaded["message"],))
     assert_index(tries, "ix_attempts_message")
+    if db.dialect == "postgresql":  # the message with its attempts, in one statement
+        one = await direct_plan(db, fast_reads.PG_MESSAGE_SQL, (loaded["message"], account.sid))
+        assert_index(one, "messages_pkey", "ix_messages_account_id")
+        assert "ix_attempts_message" in one, one
     args = (loaded["operation"], account.sid, "MESSAGES")
     operation = await direct_plan(db, fast_reads.OPERATION_SQL, args)
     keys = ("operations_pkey", "sqlite_autoindex_operations_1", "ix_operations_account")

@@ -15,18 +15,18 @@ AWKWARD = [
 ]
 
 
+@pytest.mark.parametrize("count", [2, bulk.LITERALS_FROM])  # bound whole, then as literals
 @pytest.mark.parametrize("value", [*AWKWARD, None, True, False, 0, -7, 2**62, ""])
-def test_a_shared_value_reads_back_as_given(value: object) -> None:
+def test_a_shared_value_reads_back_as_given(value: object, count: int) -> None:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE t (own, shared)")
-    batch = bulk.Shared("t", ("own",), ("shared",), (value,), [(1,), (2,)])
+    batch = bulk.Shared("t", ("own",), ("shared",), (value,), [(i,) for i in range(count)])
     bulk.insert_shared_sync(conn, batch)
-    bound = conn.execute("SELECT quote(?)", (value,)).fetchone()[0]
-    assert conn.execute("SELECT own, shared FROM t ORDER BY own").fetchall() == [
-        (1, int(value) if isinstance(value, bool) else value),
-        (2, int(value) if isinstance(value, bool) else value),
-    ]
-    assert bulk.sqlite_literal(value) == bound  # as SQLite's own quote() writes it
+    stored = int(value) if isinstance(value, bool) else value
+    rows = conn.execute("SELECT own, shared FROM t ORDER BY own").fetchall()
+    assert rows == [(i, stored) for i in range(count)]
+    # As SQLite's own quote() writes it.
+    assert bulk.sqlite_literal(value) == conn.execute("SELECT quote(?)", (value,)).fetchone()[0]
 
 
 def test_values_sqlite_cannot_take_as_literals_are_refused() -> None:

@@ -11,6 +11,7 @@ that differ), and on PostgreSQL each COPY record is completed with them.
 
 import sqlite3
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table
@@ -49,6 +50,12 @@ async def insert_records(
     )
 
 
+# Fewer rows than this are bound whole, with one statement text per table and columns, which
+# the driver keeps prepared: a statement with literals is prepared anew, which costs more
+# than binding a few rows' shared values.
+LITERALS_FROM = 64
+
+
 async def insert_shared(conn: AsyncConnection, batch: Shared) -> None:
     """Inserts a Shared batch in the caller's transaction."""
     if not batch.rows:
@@ -59,13 +66,25 @@ async def insert_shared(conn: AsyncConnection, batch: Shared) -> None:
         columns = [*batch.columns, *batch.shared_columns]
         await driver.copy_records_to_table(batch.table, records=batch.records(), columns=columns)
     else:
-        await driver.executemany(sqlite_insert_sql(batch), batch.rows)
+        await driver.executemany(*_sqlite_insert(batch))
 
 
 def insert_shared_sync(conn: sqlite3.Connection, batch: Shared) -> None:
     """`insert_shared` on a plain sqlite3 connection (the group commit's)."""
     if batch.rows:
-        conn.executemany(sqlite_insert_sql(batch), batch.rows)
+        conn.executemany(*_sqlite_insert(batch))
+
+
+def _sqlite_insert(batch: Shared) -> tuple[str, list[tuple[Any, ...]]]:
+    if len(batch.rows) < LITERALS_FROM:
+        return _bound_sql(batch.table, (*batch.columns, *batch.shared_columns)), batch.records()
+    return sqlite_insert_sql(batch), batch.rows
+
+
+@lru_cache(maxsize=64)
+def _bound_sql(table: str, columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 
 
 def sqlite_insert_sql(batch: Shared) -> str:

@@ -1,7 +1,7 @@
 """Client commands on a running server through the SDK: messages, operations, sandbox."""
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.table import Table
@@ -20,8 +20,11 @@ from opencomms.cli.connection import (
     out,
 )
 from opencomms.cli.send_command import finish, pairs, send
-from opencomms.client import DEFAULT_BASE_URL, Client
-from opencomms.client._models import Model
+from opencomms.client import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:  # the SDK's client and models load when a command runs
+    from opencomms.client import Client
+    from opencomms.client._models import Model
 
 messages_app = typer.Typer(help="Messages on a running server.", no_args_is_help=True)
 operations_app = typer.Typer(help="Message operations on a running server.", no_args_is_help=True)
@@ -34,14 +37,14 @@ Since = Annotated[str | None, typer.Option("--since", help="RFC 3339 start date.
 Until = Annotated[str | None, typer.Option("--until", help="RFC 3339 end date.")]
 ChannelFilter = Annotated[str | None, typer.Option("--channel", help="SMS, RCS or WHATSAPP.")]
 OperationFilter = Annotated[str | None, typer.Option("--operation", help="An operation id.")]
-M = TypeVar("M", bound=Model)
+M = TypeVar("M", bound="Model")
 MAX_PAGE_SIZE = 1000  # the API's
 
 
 def _listed(
     remote: tuple[str, str | None, str | None],
     as_json: bool,
-    fetch: Callable[[Client], Iterable[M]],
+    fetch: "Callable[[Client], Iterable[M]]",
     table: Callable[[list[M]], Table],
 ) -> None:
     """What every list command does: fetch through the SDK, then JSON or a table."""

@@ -8,14 +8,17 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from opencomms import logs
 from opencomms.cli import render
-from opencomms.client import Client, ConfigurationError, OpenCommsError
+from opencomms.client import ConfigurationError, OpenCommsError
+
+if TYPE_CHECKING:
+    from opencomms.client import Client
 
 EXIT_ERROR, EXIT_USAGE, EXIT_STILL_RUNNING, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -82,8 +85,10 @@ def fail(message: str) -> None:
 
 
 @contextmanager
-def connected(url: str, sid: str | None, token: str | None) -> Iterator[Client]:
+def connected(url: str, sid: str | None, token: str | None) -> "Iterator[Client]":
     """A client, with every SDK error turned into a message on stderr and an exit code."""
+    from opencomms.client import Client  # httpx: only for the commands that talk HTTP
+
     quiet_logs()
     try:
         with Client(sid, token, base_url=url) as client:

@@ -3,22 +3,23 @@
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.table import Column, Table
 from rich.text import Text
 
-from opencomms.client import (
-    Address,
-    ApiError,
-    Message,
-    MessageOperation,
-    MessageSummary,
-    OpenCommsError,
-    OperationStats,
-    SandboxMessage,
-)
+from opencomms.client import ApiError, OpenCommsError
+
+if TYPE_CHECKING:  # the models load with the commands that fetch them, not with `serve`
+    from opencomms.client import (
+        Address,
+        Message,
+        MessageOperation,
+        MessageSummary,
+        OperationStats,
+        SandboxMessage,
+    )
 
 STATUS_STYLES = {
     "DELIVERED": "green",
@@ -67,7 +68,7 @@ def when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-def party(address: Address | None) -> str:
+def party(address: "Address | None") -> str:
     if address is None:
         return ""
     if address.address:
@@ -75,7 +76,7 @@ def party(address: Address | None) -> str:
     return address.sender_pool_id or address.sender_id or address.profile_id or ""
 
 
-def parties(addresses: Sequence[Address]) -> str:
+def parties(addresses: "Sequence[Address]") -> str:
     return ", ".join(party(a) for a in addresses)
 
 
@@ -110,7 +111,7 @@ def id_column(name: str) -> Column:
     return Column(name, no_wrap=True, overflow="ignore")
 
 
-def messages_table(messages: Iterable[MessageSummary]) -> Table:
+def messages_table(messages: "Iterable[MessageSummary]") -> Table:
     table = Table(
         id_column("id"), "to", "from", "channel", "status", "created", "scheduled for", box=None
     )
@@ -122,7 +123,7 @@ def messages_table(messages: Iterable[MessageSummary]) -> Table:
     return table
 
 
-def message_detail(message: Message, show: Callable[..., None]) -> None:
+def message_detail(message: "Message", show: Callable[..., None]) -> None:
     rows = Table.grid(padding=(0, 2))
     rows.add_row("id", message.id)
     rows.add_row("status", status(message.status))
@@ -143,7 +144,7 @@ def message_detail(message: Message, show: Callable[..., None]) -> None:
         show(attempts_table(message))
 
 
-def attempts_table(message: Message) -> Table:
+def attempts_table(message: "Message") -> Table:
     table = Table("#", "attempted", "from", "status", "error", "identifier", title="attempts")
     for number, attempt in enumerate(message.attempts, 1):
         error = f"{attempt.error.code} {attempt.error.message}" if attempt.error else ""
@@ -155,7 +156,7 @@ def attempts_table(message: Message) -> Table:
     return table
 
 
-def operations_table(operations: Iterable[MessageOperation]) -> Table:
+def operations_table(operations: "Iterable[MessageOperation]") -> Table:
     table = Table(
         id_column("id"), "status", "total", "final", "delivered", "failed", "created", box=None
     )
@@ -168,7 +169,7 @@ def operations_table(operations: Iterable[MessageOperation]) -> Table:
     return table
 
 
-def summary_counts(stats: Iterable[OperationStats]) -> dict[str, int]:
+def summary_counts(stats: "Iterable[OperationStats]") -> dict[str, int]:
     """Messages by status over one or more operations, leaving out the statuses nobody has."""
     totals: dict[str, int] = {}
     for s in stats:
@@ -189,7 +190,7 @@ def summary_table(counts: dict[str, int]) -> Table:
     return table
 
 
-def sandbox_table(messages: Iterable[SandboxMessage]) -> Table:
+def sandbox_table(messages: "Iterable[SandboxMessage]") -> Table:
     table = Table("delivered", "to", "from", "channel", "text", id_column("message"), box=None)
     for m in messages:
         table.add_row(

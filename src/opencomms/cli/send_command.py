@@ -3,7 +3,7 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,13 +26,15 @@ from opencomms.cli.connection import (
     quiet_logs,
     usage,
 )
-from opencomms.cli.follow import OperationSource, StillRunning, follow
-from opencomms.cli.local import AccountNotFound, LocalDatabase, WorkerStopped
 from opencomms.cli.recipients import RecipientsError, from_arguments, from_csv, parse_pairs
-from opencomms.client import Client, MessageOperation, Recipient
+from opencomms.client import Recipient
 from opencomms.client._inputs import send_body
 from opencomms.config import Settings, load_settings
 from opencomms.domain.errors import NotFound, ValidationFailed
+
+if TYPE_CHECKING:  # loaded where used, when the command runs
+    from opencomms.cli.follow import OperationSource
+    from opencomms.client import Client, MessageOperation
 
 MAX_RECIPIENTS_PER_REQUEST = 10_000  # the API's limit; larger sends become several operations
 
@@ -81,15 +83,17 @@ LOCAL_IDLE_HINT = (
 
 
 def finish(
-    source: OperationSource,
+    source: "OperationSource",
     operation_ids: list[str],
     *,
     interval: float,
     timeout: float | None,
     as_json: bool,
     idle_hint: str = REMOTE_IDLE_HINT,
-) -> list[MessageOperation]:
+) -> "list[MessageOperation]":
     """Follows to the end and prints the summary; exits 3 if the wait ran out first."""
+    from opencomms.cli.follow import StillRunning, follow  # rich.progress, the SDK's models
+
     try:
         operations = follow(
             source, operation_ids, err, interval=interval, timeout=timeout, idle_hint=idle_hint
@@ -107,7 +111,7 @@ def finish(
     return operations
 
 
-def _print_summary(operations: list[MessageOperation], as_json: bool) -> None:
+def _print_summary(operations: "list[MessageOperation]", as_json: bool) -> None:
     counts = render.summary_counts(o.stats for o in operations)
     if as_json:
         render.print_json(
@@ -137,7 +141,7 @@ class SendRequest:
             send_at=self.schedule, tags=self.tags or None,
         )  # fmt: skip
 
-    def through(self, client: Client, recipients: list[Recipient]) -> str:
+    def through(self, client: "Client", recipients: list[Recipient]) -> str:
         accepted = client.send_messages(
             recipients, text=self.text, from_=self.sender, send_at=self.schedule,
             tags=self.tags or None,
@@ -167,7 +171,7 @@ class Watching:
     as_json: bool
 
     def conclude(
-        self, source: OperationSource, operation_ids: list[str], idle_hint: str = REMOTE_IDLE_HINT
+        self, source: "OperationSource", operation_ids: list[str], idle_hint: str = REMOTE_IDLE_HINT
     ) -> None:
         if self.wait:
             finish(
@@ -188,6 +192,9 @@ def send_locally(
     deliver: bool,
 ) -> None:
     """The send written to the configured database as `POST /Messages` writes it."""
+    # The local send's database plumbing is for this path only.
+    from opencomms.cli.local import AccountNotFound, LocalDatabase, WorkerStopped
+
     quiet_logs()
     try:
         with LocalDatabase(settings) as local:

@@ -7,12 +7,15 @@ apart before any message is sent (exit status 0 when every connection bound, 3 w
 import asyncio
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
-from opencomms.channels.smpp import RouteState, SmppChannel, SmppRouteConfig
+from opencomms.channels.smpp import SmppRouteConfig
+
+if TYPE_CHECKING:
+    from opencomms.channels.smpp import RouteState
 
 app = typer.Typer(help="SMPP routes.", no_args_is_help=True)
 ROUTE_DOWN = 3
@@ -53,7 +56,10 @@ def probe(
         raise typer.Exit(ROUTE_DOWN)
 
 
-async def _probe(config: SmppRouteConfig) -> RouteState:
+async def _probe(config: SmppRouteConfig) -> "RouteState":
+    # The channel (sessions, PDUs, TLS) loads only to probe: every command imports this file.
+    from opencomms.channels.smpp import SmppChannel
+
     channel = SmppChannel(name=f"{config.host}:{config.port}", config=config)
     await channel.open(lambda receipt: None)
     try:

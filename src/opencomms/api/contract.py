@@ -4,7 +4,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-import yaml
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -37,6 +36,8 @@ def _json(root: str) -> bytes:
 
 @lru_cache(maxsize=8)
 def _yaml(root: str) -> bytes:
+    import yaml  # PyYAML only for the clients that ask for YAML
+
     text = yaml.dump(_with_servers(root), Dumper=yaml.CSafeDumper, sort_keys=False)
     return text.encode()
 

@@ -30,6 +30,14 @@ CONSOLE_CSP = (
 )
 
 
+class SignInRequired(Exception):
+    """No valid session: the browser goes to the sign-in page."""
+
+
+class FormRejected(Exception):
+    """A form posted without this session's CSRF token."""
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     account_sid: str

@@ -10,7 +10,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from opencomms.api.deps import AppState
 from opencomms.clock import rfc3339
 from opencomms.console import auth
-from opencomms.console.auth import Session
+from opencomms.console.auth import FormRejected, Session, SignInRequired
 
 templates = Environment(
     loader=PackageLoader("opencomms.console", "templates"),
@@ -24,14 +24,6 @@ templates.filters["path"] = lambda value: quote(str(value), safe="")
 PAGE_SIZE = 25
 FINAL_OPERATIONS = ("COMPLETED", "CANCELED")
 MESSAGE_FILTERS = ("operationId", "sessionId", "startDate", "endDate", "channel", "status", "tags")
-
-
-class SignInRequired(Exception):
-    """No valid session: the browser goes to the sign-in page."""
-
-
-class FormRejected(Exception):
-    """A form posted without this session's CSRF token."""
 
 
 async def to_sign_in(request: Request, _exc: Exception) -> Response:

@@ -1,3 +1,3 @@
-from opencomms.cli.app import main
+from opencomms.cli import main
 
 main()

@@ -163,3 +163,19 @@ async def test_needs_credentials(db: Database, account: NewCredential) -> None:
     async with make_client(db, None) as anonymous:
         assert (await anonymous.get("/v1/Sandbox/Messages")).status_code == 401
         assert (await anonymous.delete("/v1/Sandbox/Messages")).status_code == 401
+
+
+@pytest.mark.parametrize("inbox_path", ["/v1/Sandbox/Messages", "/v1/Sandbox/Emails"])
+async def test_an_operation_id_longer_than_any_clears_and_lists_nothing(
+    client: httpx.AsyncClient, db: Database, account: NewCredential, inbox_path: str
+) -> None:
+    """The spec's pattern fixes only how an id begins, so a longer one is well-formed; no
+    delivery can be of it (found by schemathesis: a 500 on PostgreSQL, past the column)."""
+    await send(client, "+14155550501")
+    await deliver(db, account.sid)
+    too_long = "comms_operation_1brbc4pj94wn9s0gxzf8tqmsfsk54mb03" + "±é" * 20
+    cleared = await client.delete(inbox_path, params={"operationId": too_long})
+    assert cleared.status_code == 204, cleared.text
+    listed = await client.get(inbox_path, params={"operationId": too_long})
+    assert listed.status_code == 200, listed.text
+    assert [e["to"] for e in (await inbox(client))["messages"]] == ["+14155550501"]

@@ -172,6 +172,9 @@ async def list_deliveries(
     ]
 
 
+_OPERATION_ID_LENGTH = 64  # sandbox_clears.operation_id's, as every id column's
+
+
 async def clear(
     conn: AsyncConnection,
     account_sid: str,
@@ -183,6 +186,10 @@ async def clear(
 ) -> None:
     """Hides every delivery of this inbox made so far (to one address, of one operation,
     or all)."""
+    if operation_id is not None and len(operation_id) > _OPERATION_ID_LENGTH:
+        # Well-formed (the spec's pattern only fixes how an id begins) but longer than any
+        # id can be: no delivery is of it, so there is nothing to hide.
+        return
     up_to = (await conn.execute(select(func.max(attempts.c.id)))).scalar_one_or_none()
     if up_to is None:
         return

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from opencomms.domain import errors
 from opencomms.store import sends
@@ -30,12 +30,27 @@ async def first_events(db: Database, account_sid: str) -> dict[str, str]:
         return dict((await conn.execute(query)).all())
 
 
-@pytest.mark.parametrize("count", [sends.MAX_ROUTES + 1, 2 * sends.CHUNK + 5])
+async def templated(db: Database, account_sid: str) -> int:
+    async with db.read() as conn:
+        query = select(func.count()).where(
+            events.c.account_sid == account_sid, events.c.template_id.is_not(None)
+        )
+        return int((await conn.execute(query)).scalar_one())
+
+
+# (recipients, distinct tag values): past MAX_ROUTES routes each row carries its own; with
+# 17 values over 2,005 recipients, a chunk holds over TEMPLATED_FROM of one route, whose
+# events become a template.
+@pytest.mark.parametrize(
+    ("count", "distinct"),
+    [(sends.MAX_ROUTES + 1, sends.MAX_ROUTES + 1), (2 * sends.CHUNK + 5, 2 * sends.CHUNK + 5),
+     (sends.CHUNK + 5, sends.MAX_ROUTES + 1), (300, 3)],
+)  # fmt: skip
 async def test_tags_rendered_per_recipient_are_each_messages_own(
-    client: httpx.AsyncClient, db: Database, count: int
+    client: httpx.AsyncClient, db: Database, count: int, distinct: int
 ) -> None:
     to = [
-        {"address": f"+1415555{i:04d}", "channel": "PHONE", "variables": {"n": f"n{i}"}}
+        {"address": f"+1415555{i:04d}", "channel": "PHONE", "variables": {"n": f"n{i % distinct}"}}
         for i in range(count)
     ]
     body = {"to": to, "content": {"text": "Hi {{ n }}"}, "tags": {"who": "{{ n }}", "k": "v"}}
@@ -44,17 +59,18 @@ async def test_tags_rendered_per_recipient_are_each_messages_own(
     operation_id = sent.json()["operationId"]
     rows = await stored(db, operation_id)
     assert [r.position for r in rows] == list(range(count))
-    assert [orjson.loads(r.tags) for r in rows] == [
-        {"who": f"n{i}", "k": "v"} for i in range(count)
-    ]
+    want = [{"who": f"n{i % distinct}", "k": "v"} for i in range(count)]
+    assert [orjson.loads(r.tags) for r in rows] == want
     assert [orjson.loads(r.recipient)["address"] for r in rows] == [t["address"] for t in to]
     assert {r.status for r in rows} == {"QUEUED"} and all(r.plan for r in rows)
     kinds = await first_events(db, rows[0].account_sid)
     assert set(kinds) == {r.id for r in rows}
     assert set(kinds.values()) == {"com.twilio.comms-api.message.queued"}
+    # Whole texts for routes of a few messages; templates for those past TEMPLATED_FROM.
+    assert (await templated(db, rows[0].account_sid) > 0) == (count // distinct >= 101)
     listed = await client.get("/v1/Messages", params={"operationId": operation_id, "pageSize": 3})
-    newest = listed.json()["messages"]
-    assert [m["tags"]["who"] for m in newest] == [f"n{i}" for i in range(count - 1, count - 4, -1)]
+    newest = [m["tags"]["who"] for m in listed.json()["messages"]]
+    assert newest == [f"n{i % distinct}" for i in range(count - 1, count - 4, -1)]
 
 
 async def test_local_send_times_and_unroutable_recipients_in_one_send(

@@ -133,7 +133,12 @@ async def test_serve_delivers_the_test_event_and_validates(db_url: str, tmp_path
             [event] = hook.events()
             validated = await api.post(f"/v1/Sinks/{sid}/Validate", data={"TestId": event["id"]})
             assert validated.json() == {"result": "valid"}
-            fetched = (await api.get(f"/v1/Sinks/{sid}")).json()
+            # The receiver has the event before the worker has recorded its success.
+            for _ in range(200):
+                fetched = (await api.get(f"/v1/Sinks/{sid}")).json()
+                if fetched["delivery"]["last_success"] is not None:
+                    break
+                await asyncio.sleep(0.05)
             assert fetched["status"] == "active"
             assert fetched["delivery"]["last_success"] is not None
             assert fetched["delivery"]["events_waiting"] == 0

@@ -330,7 +330,8 @@ async def test_two_workers_never_deliver_one_event_twice(
                 "round_size": 30,
                 "concurrency": 1,
                 "lease_seconds": 1.5,
-                "attempt_timeout_seconds": 0.3,
+                # Ten times the receiver's delay: a loaded machine (CI) took past 0.3 s.
+                "attempt_timeout_seconds": 1.0,
             }
             if long_rounds
             else {"round_size": 7}

@@ -70,10 +70,15 @@ class Database:
         self._start_checkpoints()
         async with self._write_turn, self.engine.begin() as conn:
             yield conn
+        self._committed()
 
     def _start_checkpoints(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.start()
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.kick()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -90,7 +95,10 @@ class Database:
         if self._group is None:
             raise RuntimeError("group commit needs a SQLite database file")
         self._start_checkpoints()
-        return await self._group.run(job)
+        try:
+            return await self._group.run(job)
+        finally:
+            self._committed()
 
     @property
     def can_group(self) -> bool:

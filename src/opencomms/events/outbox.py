@@ -234,11 +234,6 @@ async def store(
         await bulk.insert_records(conn, event_deliveries, DELIVERY_COLUMNS, due)
 
 
-def _insert_sql(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
-
-
-_INSERT_TEMPLATE = _insert_sql(event_templates.name, TEMPLATE_COLUMNS)
 _SUBSCRIBED_SQL = (
     "SELECT account_sid, type, sink_sid FROM event_subscribed_types WHERE account_sid = ?"
 )
@@ -259,15 +254,15 @@ def store_sync(
     for account in sorted(accounts):
         for account_sid, kind, sink in conn.execute(_SUBSCRIBED_SQL, (account,)):
             sinks.setdefault((account_sid, kind), []).append(sink)
-    conn.executemany(_insert_sql(events.name, EVENT_COLUMNS), event_records(new, now))
+    conn.executemany(bulk.insert_sql(events.name, EVENT_COLUMNS), event_records(new, now))
     for batch in batches:
         conn.execute(
-            _insert_sql(event_templates.name, TEMPLATE_COLUMNS), template_record(batch, now)
+            bulk.insert_sql(event_templates.name, TEMPLATE_COLUMNS), template_record(batch, now)
         )
         bulk.insert_shared_sync(conn, templated_events(batch, now))
     due = delivery_records(new, sinks, now) + batch_deliveries(batches, sinks, now)
     if due:
-        conn.executemany(_insert_sql(event_deliveries.name, DELIVERY_COLUMNS), due)
+        conn.executemany(bulk.insert_sql(event_deliveries.name, DELIVERY_COLUMNS), due)
 
 
 def pending(event_id: str, sink_sid: str, now: int) -> dict[str, Any]:

@@ -44,10 +44,7 @@ async def insert_records(
     if conn.dialect.name == "postgresql":
         await driver.copy_records_to_table(table.name, records=records, columns=list(columns))
         return
-    marks = ", ".join("?" for _ in columns)
-    await driver.executemany(
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", records
-    )
+    await driver.executemany(insert_sql(table.name, tuple(columns)), records)
 
 
 # Fewer rows than this are bound whole, with one statement text per table and columns, which
@@ -77,12 +74,13 @@ def insert_shared_sync(conn: sqlite3.Connection, batch: Shared) -> None:
 
 def _sqlite_insert(batch: Shared) -> tuple[str, list[tuple[Any, ...]]]:
     if len(batch.rows) < LITERALS_FROM:
-        return _bound_sql(batch.table, (*batch.columns, *batch.shared_columns)), batch.records()
+        return insert_sql(batch.table, (*batch.columns, *batch.shared_columns)), batch.records()
     return sqlite_insert_sql(batch), batch.rows
 
 
 @lru_cache(maxsize=64)
-def _bound_sql(table: str, columns: tuple[str, ...]) -> str:
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """An INSERT of one row binding every column, `?` placeholders (SQLite)."""
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
 

@@ -336,10 +336,7 @@ def operation_record(
     )
 
 
-_SQLITE_INSERT_OPERATION = (
-    f"INSERT INTO {operations.name} ({', '.join(OPERATION_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in OPERATION_COLUMNS)})"
-)
+_SQLITE_INSERT_OPERATION = bulk.insert_sql(operations.name, OPERATION_COLUMNS)
 
 
 async def write_send(

@@ -32,7 +32,10 @@ SETTINGS = (
 )
 
 CHECK_INTERVAL_S = 0.2  # between looks at the log; a look with nothing to copy costs microseconds
-MIN_GAP_S = 0.02  # between two looks, however many commits wake the thread
+# Between two looks, however many commits wake the thread: 20 ms cost the drain (5,158-5,307
+# msg/s against 5,391-5,467 at 100 ms), and 100 ms still copies a 10k send's log before the
+# next such send commits.
+MIN_GAP_S = 0.1
 
 
 class Checkpointer:

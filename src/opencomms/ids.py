@@ -48,6 +48,40 @@ def ulids(count: int) -> list[str]:
     return [head + _PAIRS[i >> 10] + _PAIRS[i & 1023] for i in range(count)]
 
 
+_PAIR_VALUES = {pair: i for i, pair in enumerate(_PAIRS)}
+_COUNTER_CHARS = 4
+
+
+def _counter(value: str) -> int:
+    tail = value[-_COUNTER_CHARS:]
+    return _PAIR_VALUES[tail[:2]] << 10 | _PAIR_VALUES[tail[2:]]
+
+
+def is_run(values: list[str]) -> bool:
+    """True when `values` (strictly increasing, as `ulids` makes them, under any one prefix)
+    are consecutive ids of one `ulids` batch: `ulid_run(values[0], len(values))` remakes them."""
+    if not values:
+        return False
+    first, last = values[0], values[-1]
+    try:
+        return (
+            len(first) == len(last)
+            and first[:-_COUNTER_CHARS] == last[:-_COUNTER_CHARS]
+            and _counter(last) - _counter(first) == len(values) - 1
+        )
+    except KeyError:  # not ids of `ulids`' shape
+        return False
+
+
+def ulid_run(first: str, count: int) -> list[str]:
+    """`count` ids of `first`'s `ulids` batch from `first` on: what `is_run` vouched for."""
+    start = _counter(first)
+    if start + count > 1 << _COUNTER_BITS:
+        raise ValueError("the run passes the end of its batch")
+    head = first[:-_COUNTER_CHARS]
+    return [head + _PAIRS[i >> 10] + _PAIRS[i & 1023] for i in range(start, start + count)]
+
+
 def operation_id() -> str:
     return OPERATION_PREFIX + ulid()
 

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -169,11 +169,37 @@ def event_records(new: Sequence[NewEvent], now: int) -> list[tuple[Any, ...]]:
     return [(*e, now) for e in new]  # a NewEvent is the columns but created_at, in order
 
 
-TEMPLATE_COLUMNS = ("id", "text", "channel", "created_at")
+TEMPLATE_COLUMNS = (
+    "id", "text", "channel", "created_at",
+    "account_sid", "type", "sequence", "first_event_id", "first_subject", "count", "implied",
+)  # fmt: skip
 
 
-def template_record(batch: EventBatch, now: int) -> tuple[Any, ...]:
-    return (batch.template_id, batch.template, batch.channel, now)
+def template_record(batch: EventBatch, now: int, implied: bool) -> tuple[Any, ...]:
+    return (
+        batch.template_id,
+        batch.template,
+        batch.channel,
+        now,
+        batch.account_sid,
+        batch.type,
+        batch.sequence,
+        batch.event_ids[0],
+        batch.subjects[0],
+        len(batch.event_ids),
+        implied,
+    )
+
+
+def can_imply(batch: EventBatch, sinks: dict[tuple[str, str], list[str]]) -> bool:
+    """Whether the batch's template alone may stand for its events: no sink wants them now
+    (so no delivery refers to them) and their ids and messages are runs (ids.is_run), so
+    the template says which they are. A replay writes them out (`realize`)."""
+    return (
+        not sinks.get((batch.account_sid, batch.type))
+        and ids.is_run(batch.event_ids)
+        and ids.is_run(batch.subjects)
+    )
 
 
 def templated_events(batch: EventBatch, now: int) -> bulk.Shared:
@@ -184,6 +210,37 @@ def templated_events(batch: EventBatch, now: int) -> bulk.Shared:
 
 
 _TEMPLATED_SHARED = ("account_sid", "type", "sequence", "payload", "template_id", "created_at")
+
+
+async def realize(
+    conn: AsyncConnection, account_sid: str, since: int, event_types: Sequence[str]
+) -> int:
+    """Writes the account's implied events (`can_imply`) created since `since`, of these
+    types, as the rows an accept writes when a sink wants them: before a replay, which
+    delivers stored rows. Returns how many."""
+    t = event_templates.c
+    query = select(
+        t.id, t.type, t.sequence, t.first_event_id, t.first_subject, t.count, t.created_at
+    ).where(
+        t.implied,
+        t.account_sid == account_sid,
+        t.created_at >= since,
+        t.type.in_(sorted(event_types)),
+    )
+    written = 0
+    realized = []
+    for template_id, kind, seq, first_id, subject, count, created in await conn.execute(query):
+        event_ids, subjects = ids.ulid_run(first_id, count), ids.ulid_run(subject, count)
+        rows = list(zip(event_ids, subjects, strict=True))
+        shared = (account_sid, kind, seq, "", template_id, created)
+        await bulk.insert_shared(
+            conn, bulk.Shared(events.name, ("id", "subject"), _TEMPLATED_SHARED, shared, rows)
+        )
+        realized.append(template_id)
+        written += count
+    if realized:
+        await conn.execute(update(event_templates).where(t.id.in_(realized)).values(implied=False))
+    return written
 
 
 def batch_deliveries(
@@ -225,10 +282,11 @@ async def store(
     sinks = await subscribed_sinks(conn, accounts)
     await bulk.insert_records(conn, events, EVENT_COLUMNS, event_records(new, now))
     for batch in batches:
-        await bulk.insert_records(
-            conn, event_templates, TEMPLATE_COLUMNS, [template_record(batch, now)]
-        )
-        await bulk.insert_shared(conn, templated_events(batch, now))
+        implied = can_imply(batch, sinks)
+        template = template_record(batch, now, implied)
+        await bulk.insert_records(conn, event_templates, TEMPLATE_COLUMNS, [template])
+        if not implied:
+            await bulk.insert_shared(conn, templated_events(batch, now))
     due = delivery_records(new, sinks, now) + batch_deliveries(batches, sinks, now)
     if due:
         await bulk.insert_records(conn, event_deliveries, DELIVERY_COLUMNS, due)
@@ -256,10 +314,11 @@ def store_sync(
             sinks.setdefault((account_sid, kind), []).append(sink)
     conn.executemany(bulk.insert_sql(events.name, EVENT_COLUMNS), event_records(new, now))
     for batch in batches:
-        conn.execute(
-            bulk.insert_sql(event_templates.name, TEMPLATE_COLUMNS), template_record(batch, now)
-        )
-        bulk.insert_shared_sync(conn, templated_events(batch, now))
+        implied = can_imply(batch, sinks)
+        template = template_record(batch, now, implied)
+        conn.execute(bulk.insert_sql(event_templates.name, TEMPLATE_COLUMNS), template)
+        if not implied:
+            bulk.insert_shared_sync(conn, templated_events(batch, now))
     due = delivery_records(new, sinks, now) + batch_deliveries(batches, sinks, now)
     if due:
         conn.executemany(bulk.insert_sql(event_deliveries.name, DELIVERY_COLUMNS), due)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from opencomms.events import envelope, types
+from opencomms.events import envelope, outbox, types
 from opencomms.events.sinks import ACTIVE, FAILED
 from opencomms.store.codec import loads
 from opencomms.store.tables import (
@@ -312,15 +312,16 @@ async def replay(
     conn: AsyncConnection, sink_sid: str, account_sid: str, since: int, now: int
 ) -> int:
     """Delivers again every stored event since `since` of a type the sink subscribes to,
-    delivered before or not: same ids, so receivers can tell a replay from news."""
+    delivered before or not: same ids, so receivers can tell a replay from news. Events an
+    accept left implied in their template are written out first (outbox.realize)."""
+    subscribed = select(event_subscribed_types.c.type).where(
+        event_subscribed_types.c.sink_sid == sink_sid
+    )
+    await outbox.realize(conn, account_sid, since, list((await conn.execute(subscribed)).scalars()))
     wanted = select(events.c.id).where(
         events.c.account_sid == account_sid,
         events.c.created_at >= since,
-        events.c.type.in_(
-            select(event_subscribed_types.c.type).where(
-                event_subscribed_types.c.sink_sid == sink_sid
-            )
-        ),
+        events.c.type.in_(subscribed),
     )
     reset = await conn.execute(
         update(event_deliveries)

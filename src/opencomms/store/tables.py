@@ -504,6 +504,24 @@ event_templates = Table(
     Column("text", Text, nullable=False),
     Column("channel", String(16), nullable=True),  # the `to` party's channel
     Column("created_at", BigInteger, nullable=False),
+    # What the events of an implied template are (outbox.store): `count` events of this
+    # account, type and sequence, ids the run from `first_event_id` (ids.ulid_run), each
+    # about the message of the same place in the run from `first_subject`. `implied`: they
+    # are not rows of `events` (yet); a replay writes them (outbox.realize).
+    Column("account_sid", String(34), nullable=True),
+    Column("type", String(96), nullable=True),
+    Column("sequence", Integer, nullable=True),
+    Column("first_event_id", String(64), nullable=True),
+    Column("first_subject", String(64), nullable=True),
+    Column("count", Integer, nullable=True),
+    Column("implied", Boolean, nullable=False, default=False, server_default=text("false")),
     Index("ix_event_templates_created", "created_at"),
+    Index(
+        "ix_event_templates_implied",
+        "account_sid",
+        "created_at",
+        sqlite_where=text("implied"),
+        postgresql_where=text("implied"),
+    ),
 )
 events.append_column(Column("template_id", String(64), nullable=True))

@@ -62,12 +62,17 @@ def check_send_request(body: Any) -> list[Problem]:
 
 
 _WHOLE_RECIPIENTS = 100  # up to this many, one validator call checks the whole body
+# Past it, recipients are checked this many per call: few enough that no call holds the
+# interpreter long (a 256-item call of large recipients: about 2 ms), enough that the calls
+# cost little (one per recipient took 6.2 ms of 10,000, 256 per call 4.5 ms).
+_RECIPIENTS_PER_CALL = 256
 
 
 def _is_valid_send(body: Any) -> bool:
-    """`is_valid` for the whole body, one recipient per call past _WHOLE_RECIPIENTS: one
-    native call for a 19 MB body holds the interpreter (and the event loop) 20-100 ms.
-    The same answer, as `to` has no constraint across its items beyond their count."""
+    """`is_valid` for the whole body, recipients checked _RECIPIENTS_PER_CALL per call past
+    _WHOLE_RECIPIENTS: one native call for a 19 MB body holds the interpreter (and the event
+    loop) 20-100 ms. The same answer, as `to` has no constraint across its items beyond
+    their count."""
     recipients = body.get("to") if isinstance(body, dict) else None
     if not isinstance(recipients, list) or len(recipients) <= _WHOLE_RECIPIENTS:
         return bool(spec.validator("SendMessagesRequest").is_valid(body))
@@ -76,8 +81,9 @@ def _is_valid_send(body: Any) -> bool:
         return False
     if not spec.validator("SendMessagesRequest").is_valid({**body, "to": recipients[:1]}):
         return False
-    item = _recipient_validator()
-    return all(item.is_valid(recipient) for recipient in recipients)
+    items = _recipients_validator()
+    step = _RECIPIENTS_PER_CALL
+    return all(items.is_valid(recipients[i : i + step]) for i in range(0, len(recipients), step))
 
 
 def _schema_problems(body: Any) -> list[Problem]:
@@ -131,6 +137,7 @@ def warm_up() -> None:
     not happen inside the first request."""
     spec.validator("SendMessagesRequest")
     _recipient_validator()
+    _recipients_validator()
     templating.warm_up()
 
 
@@ -146,6 +153,12 @@ def _recipient_schema() -> dict[str, Any]:
 @cache
 def _recipient_validator() -> Any:
     return spec.validator_for(_recipient_schema())
+
+
+@cache
+def _recipients_validator() -> Any:
+    """For a slice of `to`: each item a recipient."""
+    return spec.validator_for({"type": "array", "items": _recipient_schema()})
 
 
 def _explained(validator: Any, instance: Any, prefix: str, schema: Any) -> list[Problem]:

@@ -39,11 +39,14 @@ _CACHE_LIMIT = 200_000
 _shape_cache: dict[tuple[str, int], bool] = {}
 
 
+# As text: E.164 digits start with 1-9, so a code's digits are its decimal form.
+_COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
 def _country_code_length(digits: str) -> int:
-    for length in (1, 2, 3):
-        if int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            return length
-    return 3
+    if digits[:1] in _COUNTRY_CODES:
+        return 1
+    return 2 if digits[:2] in _COUNTRY_CODES else 3
 
 
 def _possible_exact(address: str) -> bool:

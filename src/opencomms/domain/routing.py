@@ -275,7 +275,7 @@ class Planner:
         self._memo: dict[tuple[str, ...], Plan | None] = {}
 
     def __call__(self, addresses: Sequence[Address]) -> Plan | None:
-        key = tuple(a.channel for a in addresses)
+        key = tuple([a.channel for a in addresses])
         if key not in self._memo:
             self._memo[key] = plan(self.chosen, addresses)
         return self._memo[key]

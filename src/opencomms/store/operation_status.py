@@ -62,11 +62,12 @@ def facts_of(counts: Mapping[str, int]) -> Facts:
     )
 
 
-def initial_counts(statuses: Iterable[tuple[str, bool]]) -> dict[str, int]:
-    """The counters of a new operation whose messages start in these (status, unaddressable)."""
+def initial_counts(statuses: Iterable[tuple[str, bool, int]]) -> dict[str, int]:
+    """The counters of a new operation whose messages start in these (status,
+    unaddressable, how many messages)."""
     counts = dict.fromkeys(COUNTER_COLUMNS, 0)
-    for status, unaddressable in statuses:
-        counts[UNADDRESSABLE if unaddressable else counter(status)] += 1
+    for status, unaddressable, count in statuses:
+        counts[UNADDRESSABLE if unaddressable else counter(status)] += count
     return counts
 
 

@@ -307,9 +307,14 @@ OPERATION_COLUMNS = (
 
 def operation_counts(prepared: PreparedSend) -> tuple[int, ...]:
     """The operation's stats counters at accept (store/operation_status keeps them after)."""
+    unaddressable = prepared.plans.count(None)
+    scheduled = 0
+    if prepared.send_at.count(None) < len(prepared.send_at):  # some message has a send time
+        pairs = zip(prepared.plans, prepared.send_at, strict=True)
+        scheduled = sum(1 for plan, at in pairs if plan is not None and at is not None)
+    queued = len(prepared.plans) - unaddressable - scheduled
     counts = initial_counts(
-        ("", True) if plan is None else (_QUEUED if at is None else _SCHEDULED, False)
-        for plan, at in zip(prepared.plans, prepared.send_at, strict=True)
+        [("", True, unaddressable), (_SCHEDULED, False, scheduled), (_QUEUED, False, queued)]
     )
     return tuple(counts[name] for name in COUNTER_COLUMNS)
 

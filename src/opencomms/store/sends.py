@@ -295,8 +295,7 @@ def _facts(account_sid: str, operation_id: str, route: tuple[Any, ...]) -> envel
 
 async def insert_chunks(conn: AsyncConnection, chunks: Sequence[bulk.Shared]) -> None:
     """The message rows, in the caller's transaction."""
-    for chunk in chunks:
-        await bulk.insert_shared(conn, chunk)
+    await bulk.insert_all_shared(conn, chunks)
 
 
 OPERATION_COLUMNS = (

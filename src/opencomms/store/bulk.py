@@ -10,8 +10,9 @@ that differ), and on PostgreSQL each COPY record is completed with them.
 """
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import Table
@@ -80,6 +81,35 @@ async def insert_all_shared(conn: AsyncConnection, batches: Sequence[Shared]) ->
     table, columns = _copy_shape(batches[0])
     records = (record for batch in batches for record in batch.records())
     await driver.copy_records_to_table(table, records=records, columns=list(columns))
+
+
+async def copy_stream(conn: AsyncConnection, batches: Iterator[Shared]) -> list[Shared]:
+    """PostgreSQL: the records of `batches`, all of one table and column order, in one COPY
+    in the caller's transaction, each batch taken from the iterator (and so made) while the
+    server ingests the one before. Returns the batches taken.
+
+    The loop waits meanwhile: asyncpg takes an async iterator a record at a time, which cost
+    more than the overlap gains (10,000 message rows: 132 ms against 120 as one plain
+    iterator, 138 made first on a thread). What a send can make is bounded (10,000
+    recipients, a 20 MB body): tests/hardening/test_hostile_input.py holds a 19 MB send's
+    stall under 50 ms."""
+    taken: list[Shared] = []
+    first = next(batches, None)
+    if first is None:
+        return taken
+    shape = _copy_shape(first)
+
+    def records() -> Iterator[tuple[Any, ...]]:
+        for batch in chain([first], batches):
+            if _copy_shape(batch) != shape:
+                raise ValueError(f"a batch of {_copy_shape(batch)} in a COPY of {shape}")
+            taken.append(batch)
+            yield from batch.records()
+
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(shape[0], records=records(), columns=list(shape[1]))
+    return taken
 
 
 def _copy_shape(batch: Shared) -> tuple[str, tuple[str, ...]]:

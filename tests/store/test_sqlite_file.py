@@ -8,7 +8,7 @@ from pathlib import Path
 
 from opencomms.store import migrate
 from opencomms.store.db import open_database
-from opencomms.store.sqlite_file import COMMIT_CHECKPOINT_PAGES
+from opencomms.store.sqlite_file import COMMIT_CHECKPOINT_PAGES, PAGE_SIZE
 
 
 def checkpointer_threads() -> int:
@@ -32,9 +32,10 @@ async def test_a_large_commit_is_checkpointed_by_the_thread(tmp_path: Path) -> N
     await migrate.upgrade(db)
 
     def job(conn: sqlite3.Connection) -> int:
-        # Some 3,000 pages: past the default line, far below the commit's own.
+        # Some 1,500 pages: past the default line, far below the commit's own.
         conn.execute("CREATE TABLE IF NOT EXISTS filler (x BLOB)")
-        conn.executemany("INSERT INTO filler VALUES (randomblob(3000))", [()] * 3000)
+        size = PAGE_SIZE - 512  # one row a page
+        conn.executemany(f"INSERT INTO filler VALUES (randomblob({size}))", [()] * 1500)
         setting = conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
         return int(setting)
 
@@ -63,3 +64,20 @@ async def test_reads_alone_start_no_thread(tmp_path: Path) -> None:
         assert checkpointer_threads() == before
     finally:
         await db.dispose()
+
+
+async def test_a_new_file_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    made = sqlite3.connect(old)
+    made.execute("CREATE TABLE t (x)")  # made with the default page size
+    made.close()
+    for path, size in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+        db = open_database(f"sqlite:///{path}")
+        try:
+            await migrate.upgrade(db)
+        finally:
+            await db.dispose()
+        check = sqlite3.connect(path)
+        assert check.execute("PRAGMA page_size").fetchone()[0] == size
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        check.close()

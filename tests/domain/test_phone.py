@@ -1,5 +1,7 @@
 """The cached phone check must answer exactly as phonenumbers does."""
 
+import random
+
 import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -37,3 +39,32 @@ def test_known_numbers() -> None:
     assert not phone.is_possible("+0123456789")
     assert not phone.is_possible("+999123456")
     assert not phone.is_possible("tel:+14153902337")
+
+
+def test_numbers_parsing_strips_nothing_from_share_the_answer_of_their_length() -> None:
+    """What the cache relies on: for each country and length, numbers whose national part
+    the country's prefix pattern does not match are all possible or all not."""
+    rng = random.Random(7)
+    for code in COUNTRY_CODES:
+        prefix = phone._national_prefix(str(code))
+        for length in range(1, 16 - len(str(code))):
+            answers = set()
+            for _ in range(6):
+                national = "".join(rng.choice("0123456789") for _ in range(length))
+                if prefix is not None and prefix.match(national):
+                    continue
+                answers.add(reference(f"+{code}{national}"))
+            assert len(answers) <= 1, (code, length)
+
+
+def test_numbers_a_national_prefix_could_be_stripped_from_match_the_library() -> None:
+    phone._shape_cache.clear()
+    rng = random.Random(11)
+    for code in COUNTRY_CODES:
+        if phone._national_prefix(str(code)) is None:
+            continue
+        for lead in ("0", "1", "8", "9", "180020", "90", "0215", "179"):
+            for length in (4, 7, 9, 10, 11, 12):
+                national = (lead + "".join(rng.choice("0123456789") for _ in range(14)))[:length]
+                address = f"+{code}{national}"[:16]
+                assert phone.is_possible(address) == reference(address), address

@@ -136,30 +136,52 @@ def message_records(
     Each chunk's rows are made as it is asked for, so a COPY can send one while the next is
     made."""
     send = (account_sid, operation_id, 0, 0, now, now)
-    keyed = list(zip(prepared.tags, prepared.send_at, prepared.plans, strict=True))
-    # The very same objects for a whole send, nearly always (PreparedSend).
-    keys = [(id(tags), send_at, id(plan)) for tags, send_at, plan in keyed]
-    routes: dict[tuple[int, int | None, int], tuple[Any, ...]] = {}
-    for key, (tags, send_at, plan) in zip(keys, keyed, strict=True):
-        if key not in routes:
-            routes[key] = _route_values(prepared, tags, send_at, plan, now)
     message_ids = ids.ulids(len(prepared.recipients))
-    if len(routes) > MAX_ROUTES:
-        columns = OWN_COLUMNS + ROUTE_COLUMNS
-        for start in range(0, len(keys), CHUNK):
-            positions = range(start, min(start + CHUNK, len(keys)))
-            own = _own_rows(prepared, prefix, message_ids, positions)
-            rows = [row + routes[keys[p]] for row, p in zip(own, positions, strict=True)]
-            yield _chunk(columns, SEND_COLUMNS, send, rows)
-        return
-    by_route: dict[tuple[int, int | None, int], list[int]] = {}
-    for position, key in enumerate(keys):
-        by_route.setdefault(key, []).append(position)
-    for key, route_positions in by_route.items():
-        shared = routes[key] + send
+    single = _single_route(prepared)
+    if single is not None:
+        groups: list[tuple[tuple[Any, ...], Sequence[int]]] = [
+            (_route_values(prepared, *single, now), range(len(prepared.recipients)))
+        ]
+    else:
+        keyed = list(zip(prepared.tags, prepared.send_at, prepared.plans, strict=True))
+        # The very same objects for a whole send, nearly always (PreparedSend).
+        keys = [(id(tags), send_at, id(plan)) for tags, send_at, plan in keyed]
+        routes: dict[tuple[int, int | None, int], tuple[Any, ...]] = {}
+        for key, (tags, send_at, plan) in zip(keys, keyed, strict=True):
+            if key not in routes:
+                routes[key] = _route_values(prepared, tags, send_at, plan, now)
+        if len(routes) > MAX_ROUTES:
+            columns = OWN_COLUMNS + ROUTE_COLUMNS
+            for start in range(0, len(keys), CHUNK):
+                positions = range(start, min(start + CHUNK, len(keys)))
+                own = _own_rows(prepared, prefix, message_ids, positions)
+                rows = [row + routes[keys[p]] for row, p in zip(own, positions, strict=True)]
+                yield _chunk(columns, SEND_COLUMNS, send, rows)
+            return
+        by_route: dict[tuple[int, int | None, int], list[int]] = {}
+        for position, key in enumerate(keys):
+            by_route.setdefault(key, []).append(position)
+        groups = [(routes[key], positions) for key, positions in by_route.items()]
+    for values, route_positions in groups:
+        shared = values + send
         for start in range(0, len(route_positions), CHUNK):
             own = _own_rows(prepared, prefix, message_ids, route_positions[start : start + CHUNK])
             yield _chunk(OWN_COLUMNS, ROUTE_COLUMNS + SEND_COLUMNS, shared, own)
+
+
+def _single_route(prepared: PreparedSend) -> tuple[dict[str, str], int | None, Plan | None] | None:
+    """The tags, schedule and plan of every message, when they are alike for all (most
+    sends: counted in C, without a key per message); else None."""
+    if not prepared.recipients:
+        return None
+    tags, send_at, plan = prepared.tags[0], prepared.send_at[0], prepared.plans[0]
+    count = len(prepared.recipients)
+    alike = (
+        prepared.tags.count(tags) == count
+        and prepared.send_at.count(send_at) == count
+        and prepared.plans.count(plan) == count
+    )
+    return (tags, send_at, plan) if alike else None
 
 
 def _chunk(

@@ -33,7 +33,7 @@ def normalize_enums(body: dict[str, Any]) -> None:
 
 def _upper(item: dict[str, Any], key: str) -> None:
     value = item.get(key)
-    if isinstance(value, str):
+    if isinstance(value, str) and not value.isupper():
         item[key] = value.upper()
 
 

@@ -272,10 +272,11 @@ class Planner:
 
     def __init__(self, chosen: Candidates) -> None:
         self.chosen = chosen
-        self._memo: dict[tuple[str, ...], Plan | None] = {}
+        self._memo: dict[str | tuple[str, ...], Plan | None] = {}
 
     def __call__(self, addresses: Sequence[Address]) -> Plan | None:
-        key = tuple([a.channel for a in addresses])
+        # One address, nearly always: its channel alone is the key (others' are tuples).
+        key = addresses[0].channel if len(addresses) == 1 else tuple(a.channel for a in addresses)
         if key not in self._memo:
             self._memo[key] = plan(self.chosen, addresses)
         return self._memo[key]

@@ -3,6 +3,8 @@ SQLite's default 1,000-page line; the thread stops with the database."""
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -81,3 +83,28 @@ async def test_a_new_file_has_large_pages_and_an_old_one_keeps_its_own(tmp_path:
         assert check.execute("PRAGMA page_size").fetchone()[0] == size
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         check.close()
+
+
+def test_a_sqlite_server_does_not_load_the_postgresql_driver(tmp_path: Path) -> None:
+    """asyncpg (some 5 MB) is PostgreSQL's alone: a process on SQLite that starts, migrates,
+    serves an error and classifies it never imports it."""
+    script = f"""
+import asyncio, sys
+from sqlalchemy import exc
+from opencomms.api.app import create_app
+from opencomms.config import Settings
+from opencomms.store import migrate
+from opencomms.store.db import is_unavailable, open_database
+
+async def main():
+    db = open_database("sqlite:///{tmp_path / 'p.db'}")
+    await migrate.upgrade(db)
+    create_app(db, Settings(secret_key="k"))
+    assert is_unavailable(exc.OperationalError("x", {{}}, OSError()))
+    await db.dispose()
+    assert "asyncpg" not in sys.modules, "asyncpg was imported"
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -3,7 +3,6 @@
 import logging
 from collections.abc import Awaitable, Callable
 
-import asyncpg
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -176,7 +175,9 @@ HANDLERS: list[tuple[type[Exception], Handler]] = [
     (Refused, _refused),
     (KeyTakenOver, _taken_over),
     # Handled here, not by the catch-all: the catch-all re-raises into the server's log.
-    *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError, asyncpg.PostgresError)),
+    # asyncpg's errors (raised past SQLAlchemy by the direct reads and writes) reach the
+    # catch-all, which asks is_unavailable too: asyncpg is not loaded on SQLite.
+    *((kind, _store_failure) for kind in (*UNAVAILABLE, SQLAlchemyError)),
     (Exception, _unexpected),
 ]
 

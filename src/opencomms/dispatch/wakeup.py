@@ -12,8 +12,6 @@ import contextlib
 import logging
 from types import TracebackType
 
-import asyncpg
-
 from opencomms.store.db import Database
 from opencomms.store.queue import NOTIFY_CHANNEL
 
@@ -67,6 +65,8 @@ class PgListener:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _listen_until_lost(self) -> None:
+        import asyncpg  # PostgreSQL's alone: not loaded on SQLite
+
         conn = await asyncpg.connect(self._dsn)
         lost = asyncio.Event()
         try:

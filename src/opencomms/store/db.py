@@ -2,13 +2,14 @@
 
 import asyncio
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -161,22 +162,37 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     exc.DisconnectionError,
     exc.TimeoutError,  # no pooled connection came free in time
     OSError,  # refused or reset connections; TimeoutError is one too
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
-    asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory
-    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a replica, or read-only mode
 )
+
+
+@cache
+def _postgresql_unavailable() -> tuple[type[BaseException], ...]:
+    """asyncpg's errors of the same kinds. Imported here, on the first error looked at, rather
+    than at start: a server on SQLite never loads asyncpg (some 5 MB)."""
+    import asyncpg
+
+    return (
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+        asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory
+        asyncpg.exceptions.ReadOnlySQLTransactionError,  # a replica, or read-only mode
+    )
+
+
+def _unavailable_kinds() -> tuple[type[BaseException], ...]:
+    return UNAVAILABLE + _postgresql_unavailable() if "asyncpg" in sys.modules else UNAVAILABLE
 
 
 def is_unavailable(error: BaseException) -> bool:
     """True if `error` (or the driver error it wraps) says the database is down,
     unreachable, read-only or full: a condition to wait out, not a bug."""
     seen: BaseException | None = error
+    kinds = _unavailable_kinds()
     for _ in range(4):  # SQLAlchemy's wrapper, the adapter's, the driver's
         if seen is None:
             return False
-        if isinstance(seen, UNAVAILABLE):
+        if isinstance(seen, kinds):
             return True
         if isinstance(seen, exc.DBAPIError) and seen.connection_invalidated:
             return True

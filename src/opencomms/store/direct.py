@@ -21,10 +21,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from sqlalchemy import exc
+
+if TYPE_CHECKING:  # imported where a pool opens: a server on SQLite never loads asyncpg
+    import asyncpg
 
 Statement = tuple[str, Sequence[Any]]
 Rows = list[Sequence[Any]]
@@ -99,7 +101,9 @@ class PostgresReader:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Lock | None = None
 
-    async def _get_pool(self) -> asyncpg.Pool:
+    async def _get_pool(self) -> "asyncpg.Pool":
+        import asyncpg
+
         if self._pool is not None:
             return self._pool
         if self._opening is None:
@@ -126,7 +130,7 @@ class PostgresReader:
             await pool.close()
 
 
-async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+async def _nothing_to_reset(conn: "asyncpg.Connection") -> None:
     """The pool's reset on release, for connections that only ever run SELECTs: no session
     state to undo, so asyncpg's default reset query (a round trip per read) is skipped. The
     pool still ends any transaction left open before a connection goes back."""

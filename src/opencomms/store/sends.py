@@ -8,7 +8,6 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -538,12 +537,14 @@ async def _write_send_postgresql(
         event_columns = [list(c) for c in zip(*event_rows, strict=True)] if event_rows else []
         given = [*columns, *(event_columns or [[] for _ in outbox.EVENT_COLUMNS])]
     extra = () if answer is None else answer.params()
+    from asyncpg import DivisionByZeroError  # loaded with the PostgreSQL dialect already
+
     async with db.engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
             await driver.execute(sql, *operation, *given, now, *extra)
-        except asyncpg.DivisionByZeroError as error:
+        except DivisionByZeroError as error:
             if answer is None:
                 raise
             raise idempotency.KeyTakenOver(answer.key) from error  # answer_guard: nothing written

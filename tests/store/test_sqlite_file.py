@@ -97,7 +97,7 @@ from opencomms.store import migrate
 from opencomms.store.db import is_unavailable, open_database
 
 async def main():
-    db = open_database("sqlite:///{tmp_path / 'p.db'}")
+    db = open_database("sqlite:///{tmp_path / "p.db"}")
     await migrate.upgrade(db)
     create_app(db, Settings(secret_key="k"))
     assert is_unavailable(exc.OperationalError("x", {{}}, OSError()))

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from opencomms.domain import errors
 from opencomms.store import sends
 from opencomms.store.db import Database
-from opencomms.store.tables import events, messages
+from opencomms.store.accounts import NewCredential
+from opencomms.store.tables import events, messages, operations
 
 
 async def stored(db: Database, operation_id: str) -> list[Any]:
@@ -103,3 +104,31 @@ async def test_local_send_times_and_unroutable_recipients_in_one_send(
     # SCHEDULED is not an event; each unroutable recipient's failure is.
     kinds = await first_events(db, rows[0].account_sid)
     assert kinds == dict.fromkeys((r.id for r in unroutable), "com.twilio.comms-api.message.failed")
+
+
+async def test_a_send_that_fails_while_its_rows_are_written_leaves_nothing(
+    client: httpx.AsyncClient,
+    db: Database,
+    account: NewCredential,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the first chunk, whichever way the rows go (PostgreSQL's COPY takes each chunk
+    as it is made): a failure then rolls the whole send back."""
+    made = 0
+    own_rows = sends._own_rows
+
+    def failing(*args: Any) -> list[tuple[Any, ...]]:
+        nonlocal made
+        made += 1
+        if made == 3:
+            raise RuntimeError("the third chunk")
+        return own_rows(*args)
+
+    monkeypatch.setattr(sends, "_own_rows", failing)
+    to = [{"address": f"+1415555{i:04d}", "channel": "PHONE"} for i in range(3 * sends.CHUNK)]
+    sent = await client.post("/v1/Messages", json={"to": to, "content": {"text": "Hi"}})
+    assert sent.status_code == 500 and made == 3
+    async with db.read() as conn:
+        for table in (operations, messages, events):
+            mine = select(func.count()).where(table.c.account_sid == account.sid)
+            assert (await conn.execute(mine)).scalar() == 0, table.name

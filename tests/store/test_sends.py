@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from opencomms.domain import errors
 from opencomms.store import sends
-from opencomms.store.db import Database
 from opencomms.store.accounts import NewCredential
+from opencomms.store.db import Database
 from opencomms.store.tables import events, messages, operations
 
 

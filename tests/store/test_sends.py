@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from opencomms.domain import errors
+from opencomms.domain.routing import Address
+from opencomms.domain.send import Recipient
 from opencomms.store import sends
 from opencomms.store.accounts import NewCredential
 from opencomms.store.db import Database
@@ -132,3 +134,17 @@ async def test_a_send_that_fails_while_its_rows_are_written_leaves_nothing(
         for table in (operations, messages, events):
             mine = select(func.count()).where(table.c.account_sid == account.sid)
             assert (await conn.execute(mine)).scalar() == 0, table.name
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        Recipient([Address("+14155550100", "PHONE")]),
+        Recipient([Address('quote" back\\slash ✓', "EMAIL")]),
+        Recipient([Address("+14155550100", "PHONE"), Address("a@b.co", "EMAIL")], connected=True),
+        Recipient([Address("+14155550100", "PHONE")], connected=True),
+        Recipient([], profile_id="p1", memory_store_id="m1"),
+    ],
+)
+def test_a_recipients_stored_text_is_its_json(recipient: Recipient) -> None:
+    assert sends._recipient_text(recipient) == orjson.dumps(recipient.as_json()).decode()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from opencomms.domain import errors
+from opencomms.domain.emails import EmailRecipient
 from opencomms.domain.routing import Address
 from opencomms.domain.send import Recipient
 from opencomms.store import sends
@@ -144,6 +145,7 @@ async def test_a_send_that_fails_while_its_rows_are_written_leaves_nothing(
         Recipient([Address("+14155550100", "PHONE"), Address("a@b.co", "EMAIL")], connected=True),
         Recipient([Address("+14155550100", "PHONE")], connected=True),
         Recipient([], profile_id="p1", memory_store_id="m1"),
+        EmailRecipient([Address("jane@example.com", "EMAIL")], name="Jane"),
     ],
 )
 def test_a_recipients_stored_text_is_its_json(recipient: Recipient) -> None:

@@ -128,38 +128,42 @@ def message_records(
     prepared: PreparedSend,
     now: int,
     prefix: str = ids.MESSAGE_PREFIX,
+    span: range | None = None,
+    message_ids: list[str] | None = None,
 ) -> Iterator[bulk.Shared]:
     """The send's messages (ids starting with `prefix`) in chunks of up to CHUNK, as
     bulk.Shared batches whose records are in MESSAGE_COLUMNS order: each chunk is one route's
     (its rows OWN_COLUMNS) or, for a send of many routes, of any (OWN_COLUMNS + ROUTE_COLUMNS).
     Each chunk's rows are made as it is asked for, so a COPY can send one while the next is
-    made."""
+    made. `span`: only the messages at those positions (all by default), with the ids of
+    the whole send's `message_ids` (made here by default)."""
     send = (account_sid, operation_id, 0, 0, now, now)
-    message_ids = ids.ulids(len(prepared.recipients))
-    single = _single_route(prepared)
+    span = span if span is not None else range(len(prepared.recipients))
+    message_ids = message_ids if message_ids is not None else ids.ulids(len(prepared.recipients))
+    single = _single_route(prepared, span)
     if single is not None:
         groups: list[tuple[tuple[Any, ...], Sequence[int]]] = [
-            (_route_values(prepared, *single, now), range(len(prepared.recipients)))
+            (_route_values(prepared, *single, now), span)
         ]
     else:
-        keyed = list(zip(prepared.tags, prepared.send_at, prepared.plans, strict=True))
+        tags_of, send_at_of, plans_of = prepared.tags, prepared.send_at, prepared.plans
         # The very same objects for a whole send, nearly always (PreparedSend).
-        keys = [(id(tags), send_at, id(plan)) for tags, send_at, plan in keyed]
+        keys = {p: (id(tags_of[p]), send_at_of[p], id(plans_of[p])) for p in span}
         routes: dict[tuple[int, int | None, int], tuple[Any, ...]] = {}
-        for key, (tags, send_at, plan) in zip(keys, keyed, strict=True):
+        for p, key in keys.items():
             if key not in routes:
-                routes[key] = _route_values(prepared, tags, send_at, plan, now)
+                routes[key] = _route_values(prepared, tags_of[p], send_at_of[p], plans_of[p], now)
         if len(routes) > MAX_ROUTES:
             columns = OWN_COLUMNS + ROUTE_COLUMNS
-            for start in range(0, len(keys), CHUNK):
-                positions = range(start, min(start + CHUNK, len(keys)))
+            for start in range(span.start, span.stop, CHUNK):
+                positions = range(start, min(start + CHUNK, span.stop))
                 own = _own_rows(prepared, prefix, message_ids, positions)
                 rows = [row + routes[keys[p]] for row, p in zip(own, positions, strict=True)]
                 yield _chunk(columns, SEND_COLUMNS, send, rows)
             return
         by_route: dict[tuple[int, int | None, int], list[int]] = {}
-        for position, key in enumerate(keys):
-            by_route.setdefault(key, []).append(position)
+        for p, key in keys.items():
+            by_route.setdefault(key, []).append(p)
         groups = [(routes[key], positions) for key, positions in by_route.items()]
     for values, route_positions in groups:
         shared = values + send
@@ -168,17 +172,20 @@ def message_records(
             yield _chunk(OWN_COLUMNS, ROUTE_COLUMNS + SEND_COLUMNS, shared, own)
 
 
-def _single_route(prepared: PreparedSend) -> tuple[dict[str, str], int | None, Plan | None] | None:
-    """The tags, schedule and plan of every message, when they are alike for all (most
-    sends: counted in C, without a key per message); else None."""
-    if not prepared.recipients:
+def _single_route(
+    prepared: PreparedSend, span: range
+) -> tuple[dict[str, str], int | None, Plan | None] | None:
+    """The tags, schedule and plan of every message in `span`, when they are alike for all
+    (most sends: counted in C, without a key per message); else None."""
+    if not span:
         return None
-    tags, send_at, plan = prepared.tags[0], prepared.send_at[0], prepared.plans[0]
-    count = len(prepared.recipients)
+    start, stop = span.start, span.stop
+    tags, send_at, plan = prepared.tags[start], prepared.send_at[start], prepared.plans[start]
+    count = len(span)
     alike = (
-        prepared.tags.count(tags) == count
-        and prepared.send_at.count(send_at) == count
-        and prepared.plans.count(plan) == count
+        prepared.tags[start:stop].count(tags) == count
+        and prepared.send_at[start:stop].count(send_at) == count
+        and prepared.plans[start:stop].count(plan) == count
     )
     return (tags, send_at, plan) if alike else None
 
@@ -213,8 +220,9 @@ def _own_rows(
 
 def _recipient_text(recipient: Recipient) -> str:
     """dumps(recipient.as_json()); the one-address form, nearly every message's, written
-    straight (a dict made and serialized per message cost 10,000 of them 4 ms, this 2.5)."""
-    if recipient.connected or len(recipient.addresses) != 1:
+    straight (a dict made and serialized per message cost 10,000 of them 4 ms, this 2.5).
+    Not for kinds of recipient that say more (an email's name: EmailRecipient)."""
+    if type(recipient) is not Recipient or recipient.connected or len(recipient.addresses) != 1:
         return dumps(recipient.as_json())
     address, channel = recipient.addresses[0]
     return f'{{"address":{dumps(address)},"channel":{dumps(channel)}}}'

@@ -256,3 +256,25 @@ async def test_a_huge_page_number_is_a_400(client: httpx.AsyncClient, path: str)
     response = await client.get(path, params={"PageSize": "828", "Page": "1" + "0" * 23})
     assert response.status_code == 400, response.text
     assert contexts(response) == ["$.Page"]
+
+
+async def test_a_ten_thousand_recipient_send_does_not_stall_the_loop(
+    client: httpx.AsyncClient,
+) -> None:
+    """Its checks run on a thread; on PostgreSQL its rows are made on the loop as the COPY
+    takes them (store/bulk.copy_stream)."""
+    to = [
+        {"address": f"+1415555{i:04d}", "channel": "PHONE", "variables": {"n": f"{i:06d}"}}
+        for i in range(10_000)
+    ]
+    raw = orjson.dumps({"to": to, "content": {"text": "Your code is {{ n }}"}, "tags": {"a": "b"}})
+
+    async def send() -> list[httpx.Response]:
+        return await asyncio.gather(
+            post_raw(client, raw), *(client.get("/healthz") for _ in range(5))
+        )
+
+    stall, results = await least_stall(send)
+    for responses in results:
+        assert responses[0].status_code == 202, responses[0].text
+    assert stall < MAX_STALL_S, f"the loop stalled {stall * 1000:.0f} ms"

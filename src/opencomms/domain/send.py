@@ -133,11 +133,8 @@ def _is_http_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _check_addresses(
-    recipients: list[Recipient], problems: _Problems, span: range | None = None
-) -> None:
-    for index in span if span is not None else range(len(recipients)):
-        recipient = recipients[index]
+def _check_addresses(recipients: list[Recipient], problems: _Problems) -> None:
+    for index, recipient in enumerate(recipients):
         if recipient.skip:
             continue
         connected = recipient.connected
@@ -174,7 +171,6 @@ class _Personalizer:
             for k, v in command.tags.items()
             if len(tag_templates) == 2 * len(command.tags)
         ]
-        self.static_tags = dict(command.tags)  # the very same dict for every recipient
         self.checked_keysets: dict[frozenset[str], tuple[str, TemplateError] | None] = {}
         self.reported: set[str] = set()  # template paths whose failure is already reported
 
@@ -201,23 +197,16 @@ class _Personalizer:
 
 
 def _check_recipients(
-    command: SendCommand,
-    personalizer: _Personalizer,
-    problems: _Problems,
-    span: range | None = None,
+    command: SendCommand, personalizer: _Personalizer, problems: _Problems
 ) -> list[dict[str, str]]:
-    """Per-recipient checks (of those in `span`, all by default); returns each recipient's
-    rendered tags. The static tags are checked with the span that starts at 0."""
-    static_tags = personalizer.static_tags
-    span = span if span is not None else range(len(command.recipients))
-    if personalizer.tags_static and span.start == 0:
+    """Per-recipient checks; returns each recipient's rendered tags."""
+    static_tags = dict(command.tags)
+    if personalizer.tags_static:
         for key, value in static_tags.items():
             if (why := _tag_problem(key, value)) is not None:
                 problems.add(errors.INVALID_PARAMETER, why, f"$.tags.{key}")
     rendered: list[dict[str, str]] = []
-    recipients = command.recipients
-    for index in span:
-        recipient = recipients[index]
+    for index, recipient in enumerate(command.recipients):
         if recipient.skip:
             rendered.append(static_tags)
             continue
@@ -287,86 +276,6 @@ def _schedule(
     return min(t for t in per_recipient if t is not None), per_recipient
 
 
-class Preparation:
-    """`prepare`, recipients checked span by span: the checks of the whole send when made,
-    those of each recipient as `check` reaches it. A large send's rows can so be written
-    while the later recipients are checked (store/sends.write_send_checked).
-
-    The problems are the same, in the same order, however the spans fall: those of the
-    send, then every recipient's address, the schedule's, every recipient's render."""
-
-    def __init__(
-        self,
-        command: SendCommand,
-        available: AccountSenders = AccountSenders(),
-        now: datetime | None = None,
-    ) -> None:
-        now = now or datetime.now(UTC)
-        self.command = command
-        self._problems = _Problems()  # the send's own
-        self._addresses = _Problems()
-        self._schedule = _Problems()
-        self._recipients = _Problems()
-        self.chosen, sender_problems = candidates(command.sender, available)
-        for problem in sender_problems:
-            self._problems.add(problem.code, problem.message, problem.context)
-        _check_static_content(command.content, self._problems)
-        self.personalizer = _Personalizer(command, self._problems)
-        self.send_at_ms, self.send_at = _schedule(command, now, self._schedule)
-        self.tags: list[dict[str, str]] = []
-        self.plans: list[Plan | None] = []
-        self._planner = Planner(self.chosen) if self.chosen is not None else None
-        self.checked = 0  # recipients checked so far: [0, checked)
-
-    @property
-    def failed(self) -> bool:
-        return bool(
-            self._problems.items
-            or self._addresses.items
-            or self._schedule.items
-            or self._recipients.items
-        )
-
-    def check(self, count: int) -> range:
-        """Checks the next `count` recipients (fewer at the end); the span checked."""
-        span = range(self.checked, min(self.checked + count, len(self.command.recipients)))
-        self.checked = span.stop
-        recipients = self.command.recipients
-        _check_addresses(recipients, self._addresses, span)
-        self.tags += _check_recipients(self.command, self.personalizer, self._recipients, span)
-        if self._planner is not None:
-            planner = self._planner
-            self.plans += [planner(recipients[i].addresses) for i in span]
-        return span
-
-    def checked_so_far(self) -> PreparedSend:
-        """What `result` will return, for the recipients checked so far (its lists cover
-        them; `recipients` is the whole send's)."""
-        assert self.chosen is not None  # no sender problem was found
-        return PreparedSend(
-            recipients=self.command.recipients,
-            tags=self.tags,
-            send_at=self.send_at,
-            plans=self.plans,
-            requested_sender=self.chosen.shown,
-            send_at_ms=self.send_at_ms,
-        )
-
-    def result(self) -> PreparedSend:
-        """The checked send, once every recipient is; raises ValidationFailed with every
-        problem (at most MAX_PROBLEMS)."""
-        assert self.checked == len(self.command.recipients)
-        found = [
-            *self._problems.items,
-            *self._addresses.items,
-            *self._schedule.items,
-            *self._recipients.items,
-        ]
-        if found:
-            raise errors.ValidationFailed(found[:MAX_PROBLEMS])
-        return self.checked_so_far()
-
-
 def prepare(
     command: SendCommand,
     available: AccountSenders = AccountSenders(),
@@ -374,9 +283,27 @@ def prepare(
 ) -> PreparedSend:
     """Checks a send and plans each message's routes among the senders `available`; raises
     ValidationFailed with every problem."""
-    preparation = Preparation(command, available, now)
-    preparation.check(len(command.recipients))
-    return preparation.result()
+    now = now or datetime.now(UTC)
+    problems = _Problems()
+    chosen, sender_problems = candidates(command.sender, available)
+    for problem in sender_problems:
+        problems.add(problem.code, problem.message, problem.context)
+    _check_static_content(command.content, problems)
+    personalizer = _Personalizer(command, problems)
+    _check_addresses(command.recipients, problems)
+    send_at, per_recipient = _schedule(command, now, problems)
+    tags = _check_recipients(command, personalizer, problems)
+    problems.raise_if_any()
+    assert chosen is not None  # no sender problem was found
+    planner = Planner(chosen)
+    return PreparedSend(
+        recipients=command.recipients,
+        tags=tags,
+        send_at=per_recipient,
+        plans=[planner(r.addresses) for r in command.recipients],
+        requested_sender=chosen.shown,
+        send_at_ms=send_at,
+    )
 
 
 def render_content(content: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:

@@ -128,42 +128,38 @@ def message_records(
     prepared: PreparedSend,
     now: int,
     prefix: str = ids.MESSAGE_PREFIX,
-    span: range | None = None,
-    message_ids: list[str] | None = None,
 ) -> Iterator[bulk.Shared]:
     """The send's messages (ids starting with `prefix`) in chunks of up to CHUNK, as
     bulk.Shared batches whose records are in MESSAGE_COLUMNS order: each chunk is one route's
     (its rows OWN_COLUMNS) or, for a send of many routes, of any (OWN_COLUMNS + ROUTE_COLUMNS).
     Each chunk's rows are made as it is asked for, so a COPY can send one while the next is
-    made. `span`: only the messages at those positions (all by default), with the ids of
-    the whole send's `message_ids` (made here by default)."""
+    made."""
     send = (account_sid, operation_id, 0, 0, now, now)
-    span = span if span is not None else range(len(prepared.recipients))
-    message_ids = message_ids if message_ids is not None else ids.ulids(len(prepared.recipients))
-    single = _single_route(prepared, span)
+    message_ids = ids.ulids(len(prepared.recipients))
+    single = _single_route(prepared)
     if single is not None:
         groups: list[tuple[tuple[Any, ...], Sequence[int]]] = [
-            (_route_values(prepared, *single, now), span)
+            (_route_values(prepared, *single, now), range(len(prepared.recipients)))
         ]
     else:
-        tags_of, send_at_of, plans_of = prepared.tags, prepared.send_at, prepared.plans
+        keyed = list(zip(prepared.tags, prepared.send_at, prepared.plans, strict=True))
         # The very same objects for a whole send, nearly always (PreparedSend).
-        keys = {p: (id(tags_of[p]), send_at_of[p], id(plans_of[p])) for p in span}
+        keys = [(id(tags), send_at, id(plan)) for tags, send_at, plan in keyed]
         routes: dict[tuple[int, int | None, int], tuple[Any, ...]] = {}
-        for p, key in keys.items():
+        for key, (tags, send_at, plan) in zip(keys, keyed, strict=True):
             if key not in routes:
-                routes[key] = _route_values(prepared, tags_of[p], send_at_of[p], plans_of[p], now)
+                routes[key] = _route_values(prepared, tags, send_at, plan, now)
         if len(routes) > MAX_ROUTES:
             columns = OWN_COLUMNS + ROUTE_COLUMNS
-            for start in range(span.start, span.stop, CHUNK):
-                positions = range(start, min(start + CHUNK, span.stop))
+            for start in range(0, len(keys), CHUNK):
+                positions = range(start, min(start + CHUNK, len(keys)))
                 own = _own_rows(prepared, prefix, message_ids, positions)
                 rows = [row + routes[keys[p]] for row, p in zip(own, positions, strict=True)]
                 yield _chunk(columns, SEND_COLUMNS, send, rows)
             return
         by_route: dict[tuple[int, int | None, int], list[int]] = {}
-        for p, key in keys.items():
-            by_route.setdefault(key, []).append(p)
+        for position, key in enumerate(keys):
+            by_route.setdefault(key, []).append(position)
         groups = [(routes[key], positions) for key, positions in by_route.items()]
     for values, route_positions in groups:
         shared = values + send
@@ -172,20 +168,17 @@ def message_records(
             yield _chunk(OWN_COLUMNS, ROUTE_COLUMNS + SEND_COLUMNS, shared, own)
 
 
-def _single_route(
-    prepared: PreparedSend, span: range
-) -> tuple[dict[str, str], int | None, Plan | None] | None:
-    """The tags, schedule and plan of every message in `span`, when they are alike for all
-    (most sends: counted in C, without a key per message); else None."""
-    if not span:
+def _single_route(prepared: PreparedSend) -> tuple[dict[str, str], int | None, Plan | None] | None:
+    """The tags, schedule and plan of every message, when they are alike for all (most
+    sends: counted in C, without a key per message); else None."""
+    if not prepared.recipients:
         return None
-    start, stop = span.start, span.stop
-    tags, send_at, plan = prepared.tags[start], prepared.send_at[start], prepared.plans[start]
-    count = len(span)
+    tags, send_at, plan = prepared.tags[0], prepared.send_at[0], prepared.plans[0]
+    count = len(prepared.recipients)
     alike = (
-        prepared.tags[start:stop].count(tags) == count
-        and prepared.send_at[start:stop].count(send_at) == count
-        and prepared.plans[start:stop].count(plan) == count
+        prepared.tags.count(tags) == count
+        and prepared.send_at.count(send_at) == count
+        and prepared.plans.count(plan) == count
     )
     return (tags, send_at, plan) if alike else None
 

@@ -45,7 +45,12 @@ def ulids(count: int) -> list[str]:
     # 60 random bits shared by the batch, then a 20-bit counter: 16 characters in all.
     head = _encode(int(time.time() * 1000), 10)
     head += _encode(int.from_bytes(os.urandom(8), "big") >> 4, 12)
-    return [head + _PAIRS[i >> 10] + _PAIRS[i & 1023] for i in range(count)]
+    return _counted(head, range(count))
+
+
+def _counted(head: str, counters: range) -> list[str]:
+    """`head` followed by each counter, 4 characters (the tail of every `ulids` id)."""
+    return [head + _PAIRS[i >> 10] + _PAIRS[i & 1023] for i in counters]
 
 
 _PAIR_VALUES = {pair: i for i, pair in enumerate(_PAIRS)}
@@ -78,8 +83,7 @@ def ulid_run(first: str, count: int) -> list[str]:
     start = _counter(first)
     if start + count > 1 << _COUNTER_BITS:
         raise ValueError("the run passes the end of its batch")
-    head = first[:-_COUNTER_CHARS]
-    return [head + _PAIRS[i >> 10] + _PAIRS[i & 1023] for i in range(start, start + count)]
+    return _counted(first[:-_COUNTER_CHARS], range(start, start + count))
 
 
 def operation_id() -> str:

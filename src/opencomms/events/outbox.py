@@ -227,18 +227,24 @@ async def realize(
         t.created_at >= since,
         t.type.in_(sorted(event_types)),
     )
+    found = (await conn.execute(query)).all()
     written = 0
-    realized = []
-    for template_id, kind, seq, first_id, subject, count, created in await conn.execute(query):
-        event_ids, subjects = ids.ulid_run(first_id, count), ids.ulid_run(subject, count)
-        rows = list(zip(event_ids, subjects, strict=True))
-        shared = (account_sid, kind, seq, "", template_id, created)
-        await bulk.insert_shared(
-            conn, bulk.Shared(events.name, ("id", "subject"), _TEMPLATED_SHARED, shared, rows)
+    for template_id, kind, seq, first_id, subject, count, created in found:
+        batch = EventBatch(
+            template_id=template_id,
+            template="",  # the rows name their template, whose text stays where it is
+            channel=None,
+            account_sid=account_sid,
+            type=kind,
+            sequence=seq,
+            event_ids=ids.ulid_run(first_id, count),
+            subjects=ids.ulid_run(subject, count),
         )
-        realized.append(template_id)
+        # Created when their template was: the accept's time, as if written then.
+        await bulk.insert_shared(conn, templated_events(batch, created))
         written += count
-    if realized:
+    if found:
+        realized = [row.id for row in found]
         await conn.execute(update(event_templates).where(t.id.in_(realized)).values(implied=False))
     return written
 

@@ -72,15 +72,11 @@ async def insert_all_shared(conn: AsyncConnection, batches: Sequence[Shared]) ->
     whose records have one column order go in one COPY: the server ingests each part while
     the next is encoded, instead of answering a COPY per batch (10,000 message rows in 5
     batches: 75 ms against 89)."""
-    if conn.dialect.name != "postgresql" or len({_copy_shape(b) for b in batches}) != 1:
-        for batch in batches:
-            await insert_shared(conn, batch)
+    if conn.dialect.name == "postgresql" and len({_copy_shape(b) for b in batches}) == 1:
+        await copy_stream(conn, iter(batches))
         return
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    table, columns = _copy_shape(batches[0])
-    records = (record for batch in batches for record in batch.records())
-    await driver.copy_records_to_table(table, records=records, columns=list(columns))
+    for batch in batches:
+        await insert_shared(conn, batch)
 
 
 async def copy_stream(conn: AsyncConnection, batches: Iterator[Shared]) -> list[Shared]:

@@ -14,6 +14,7 @@ branch_labels = None
 depends_on = None
 
 _IMPLIED = "implied"
+_ADDED = ("account_sid", "type", "sequence", "first_event_id", "first_subject", "count", "implied")
 
 
 def upgrade() -> None:
@@ -39,6 +40,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_event_templates_implied", table_name="event_templates")
     with op.batch_alter_table("event_templates") as batch:
-        for name in ("implied", "count", "first_subject", "first_event_id", "sequence", "type"):
+        for name in _ADDED:
             batch.drop_column(name)
-        batch.drop_column("account_sid")
